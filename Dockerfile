@@ -1,0 +1,39 @@
+# borgui: Django admin + django-q2 worker around BorgBackup.
+# Pinned to bookworm: the tests run Debian 12's borg 1.2, and so does the image.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    BORGUI_DATA_DIR=/data \
+    BORGUI_RUN_AS=borgui \
+    PORT=8000
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends borgbackup openssh-client sudo tini \
+    && rm -rf /var/lib/apt/lists/*
+
+# The app user may run apt-get (Settings > System > Packages) and nothing else as root.
+RUN groupadd --system borgui \
+    && useradd --system --gid borgui --home-dir /data --shell /usr/sbin/nologin borgui \
+    && echo 'borgui ALL=(root) NOPASSWD: /usr/bin/apt-get' > /etc/sudoers.d/borgui-apt \
+    && chmod 0440 /etc/sudoers.d/borgui-apt \
+    && mkdir -p /data /local/db-dumps \
+    && chown borgui:borgui /data /local/db-dumps
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+# Settings refuse to load without keys; these throwaway ones exist only for this build step.
+RUN SECRET_KEY=collectstatic-only \
+    BORGUI_ENCRYPTION_KEY=$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
+    python manage.py collectstatic --noinput -v0
+
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/healthz', timeout=4)" || exit 1
+
+# Starts as root only to give the app user the Docker socket's group, then drops to it.
+ENTRYPOINT ["/usr/bin/tini", "--", "/app/docker/entrypoint.sh"]
+CMD ["all"]

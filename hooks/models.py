@@ -1,0 +1,1 @@
+"""Models of the hooks app (added by their issues)."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PackagesAdminConfig(AppConfig):
+    name = "packages_admin"
+    verbose_name = "System packages"

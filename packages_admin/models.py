@@ -1,0 +1,1 @@
+"""Models of the packages_admin app (added by their issues)."""

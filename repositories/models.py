@@ -1,0 +1,1 @@
+"""Models of the repositories app (added by their issues)."""

@@ -1,0 +1,178 @@
+"""Shared fixtures: the real services (PostgreSQL, dockerd, sshd, Chromium) and named users.
+
+PostgreSQL starts in ``pytest_configure``, before Django is set up, because the settings
+read DATABASE_URL at import. The other services start on first use, once per session, and
+each is stopped at the end by the fixture that started it.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.harness.postgres import PostgresCluster
+
+ROOT = Path(__file__).resolve().parent.parent
+# Where a test that forgot to choose a daemon ends up: nowhere (never the host's daemon).
+NO_DOCKER = "unix:///nonexistent/borgui-tests-never-use-the-host-docker.sock"
+PASSWORDS = {"admin": "admin-pw-7f3k2", "staff": "staff-pw-9q4m1", "outsider": "outsider-pw-2v8x5"}
+
+_postgres = PostgresCluster()
+_data_dir = Path(tempfile.mkdtemp(prefix="borgui-test-data-"))
+
+
+def pytest_configure(config):
+    os.environ.update(
+        BORGUI_DATA_DIR=str(_data_dir),
+        SECRET_KEY="test-secret-key-" + Fernet.generate_key().decode(),
+        BORGUI_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        DATABASE_URL=_postgres.start(),
+        DJANGO_SETTINGS_MODULE="borgui.settings",
+        DOCKER_HOST=NO_DOCKER,
+        # Playwright's sync API keeps an event loop in the test thread; the ORM calls the
+        # tests make there are still synchronous.
+        DJANGO_ALLOW_ASYNC_UNSAFE="true",
+    )
+    import django
+
+    django.setup()
+
+
+def pytest_unconfigure(config):
+    _postgres.stop()
+    shutil.rmtree(_data_dir, ignore_errors=True)
+
+
+# --- real services ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dockerd():
+    from tests.harness.dockerd import DockerDaemon
+
+    daemon = DockerDaemon()
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture
+def docker_host(dockerd, monkeypatch):
+    """Point DOCKER_HOST at the suite's own daemon; no container outlives the test."""
+    monkeypatch.setenv("DOCKER_HOST", dockerd.host)
+    yield dockerd
+    dockerd.remove_all_containers()
+
+
+@pytest.fixture(scope="session")
+def sshd():
+    from tests.harness.sshd import SSHServer
+
+    server = SSHServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )  # fmt: skip
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+# --- processes that share the test database --------------------------------------------
+
+
+def _database_url_of(settings_dict: dict) -> str:
+    return (
+        f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD']}@"
+        f"{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+    )
+
+
+@pytest.fixture
+def subprocess_env(transactional_db):
+    """Environment for a child process (manage.py, qcluster) that uses the test database.
+
+    Needs a transactional test: the child only sees what is committed.
+    """
+    from django.db import connection
+
+    return {**os.environ, "DATABASE_URL": _database_url_of(connection.settings_dict)}
+
+
+@pytest.fixture
+def manage(subprocess_env):
+    """Run ``manage.py`` in a child process against the test database."""
+
+    def run(*args: str, env: dict | None = None, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env={**subprocess_env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            **kwargs,
+        )
+
+    return run
+
+
+# --- named users: an admin, a staff member with few rights, an outsider -----------------
+
+
+@pytest.fixture
+def admin(django_user_model):
+    return django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORDS["admin"])
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("staff", "staff@example.com", PASSWORDS["staff"], is_staff=True)
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    return django_user_model.objects.create_user("outsider", "outsider@example.com", PASSWORDS["outsider"])
+
+
+@pytest.fixture
+def admin_login(live_server, page):
+    """Log a user in through the admin's login form, as a person would."""
+
+    def login(user) -> None:
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORDS[user.username])
+        page.click("input[type=submit]")
+
+    return login

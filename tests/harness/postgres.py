@@ -1,0 +1,67 @@
+"""PostgreSQL 15 for the suite: Debian's 15/main cluster, started with pg_ctlcluster.
+
+Runs before Django is set up (settings read DATABASE_URL at import), so it is plain
+subprocess code. ``BORGUI_TEST_DATABASE_URL`` points the suite at another server instead.
+"""
+
+import os
+import subprocess
+
+VERSION, CLUSTER = "15", "main"
+ROLE = "borgui_test"
+
+
+def _cluster_status() -> tuple[str, int]:
+    out = subprocess.run(
+        ["pg_lsclusters", "--no-header", VERSION, CLUSTER], capture_output=True, text=True, check=True
+    ).stdout.split()
+    # Ver Cluster Port Status Owner Data-directory Log-file
+    return out[3], int(out[2])
+
+
+def _psql_as_postgres(sql: str) -> None:
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-p",
+            str(_cluster_status()[1]),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            sql,
+        ],
+        check=True,
+        capture_output=True,
+        cwd="/",
+    )
+
+
+class PostgresCluster:
+    def __init__(self):
+        self.started_here = False
+        self.url = ""
+
+    def start(self) -> str:
+        if os.environ.get("BORGUI_TEST_DATABASE_URL"):
+            self.url = os.environ["BORGUI_TEST_DATABASE_URL"]
+            return self.url
+        status, port = _cluster_status()
+        if status != "online":
+            subprocess.run(["pg_ctlcluster", VERSION, CLUSTER, "start"], check=True, capture_output=True)
+            self.started_here = True
+        # The role may create databases: pytest-django creates and drops test_borgui_test.
+        _psql_as_postgres(
+            f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN "
+            f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{ROLE}'; END IF; END$$;"
+        )
+        self.url = f"postgres://{ROLE}:{ROLE}@127.0.0.1:{port}/{ROLE}"
+        return self.url
+
+    def stop(self) -> None:
+        if self.started_here:
+            subprocess.run(["pg_ctlcluster", VERSION, CLUSTER, "stop"], capture_output=True)
+            self.started_here = False

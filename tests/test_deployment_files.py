@@ -1,0 +1,80 @@
+"""compose.yaml and the Dockerfile say what SPEC §11 and the docs page say.
+
+No image can be built or pulled here, so compose.yaml is validated by docker-compose itself.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+
+def _compose_config(*args: str) -> dict:
+    if shutil.which("docker-compose") is None:
+        pytest.fail("docker-compose not installed: run scripts/install-test-deps.sh as root")
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "compose.yaml"), *args, "config"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def _volume(entry) -> tuple[str, str, str]:
+    """(source, target, mode) from either compose form: "src:dst:mode" or a mapping."""
+    if isinstance(entry, str):
+        source, target, *mode = entry.split(":")
+        return source, target, (mode or ["rw"])[0]
+    return entry["source"], entry["target"], "ro" if entry.get("read_only") else "rw"
+
+
+def test_default_profile_is_borgui_and_postgres():
+    config = _compose_config()
+    started_by_default = [name for name, service in config["services"].items() if not service.get("profiles")]
+    assert sorted(started_by_default) == ["borgui", "db"]
+    borgui = config["services"]["borgui"]
+    assert borgui["command"] == ["all"]
+    assert borgui["environment"]["DATABASE_URL"].startswith("postgres://")
+    targets = {_volume(volume)[1] for volume in borgui["volumes"]}
+    assert {"/data", "/local/db-dumps"} <= targets
+    assert "/var/run/docker.sock" not in targets, "the socket mount stays commented out by default"
+
+
+def test_socket_mount_is_documented_as_host_level_access():
+    text = (ROOT / "compose.yaml").read_text()
+    assert "# - /var/run/docker.sock:/var/run/docker.sock:rw" in text
+    assert "host-level access" in text
+
+
+def test_socket_proxy_profile_exactly_as_the_docs_page():
+    config = _compose_config("--profile", "docker-socket-proxy")
+    proxy = config["services"]["docker-socket-proxy"]
+    assert proxy["profiles"] == ["docker-socket-proxy"]
+    assert proxy["image"] == "ghcr.io/tecnativa/docker-socket-proxy:0.4.2"
+    assert proxy["privileged"] is True
+    assert proxy["restart"] == "unless-stopped"
+    assert proxy["environment"] == {
+        "CONTAINERS": "1", "INFO": "1", "POST": "1", "ALLOW_START": "1", "ALLOW_STOP": "1", "ALLOW_RESTARTS": "1",
+    }  # fmt: skip
+    assert [_volume(v) for v in proxy["volumes"]] == [("/var/run/docker.sock", "/var/run/docker.sock", "ro")]
+    assert "ports" not in proxy, "port 2375 is never published"
+    network = next(iter(proxy["networks"]))
+    assert config["networks"][network]["internal"] is True
+    assert network in config["services"]["borgui"]["networks"]
+
+
+def test_dockerfile_pins_bookworm_and_runs_as_a_user_with_apt_through_sudo():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.11-slim-bookworm" in text
+    for package in ("borgbackup", "openssh-client", "sudo"):
+        assert package in text
+    assert "NOPASSWD: /usr/bin/apt-get" in text
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/app/docker/entrypoint.sh"]' in text
+    assert 'CMD ["all"]' in text
