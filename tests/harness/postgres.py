@@ -58,10 +58,19 @@ class PostgresCluster:
             f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{ROLE}') THEN "
             f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{ROLE}'; END IF; END$$;"
         )
-        self.url = f"postgres://{ROLE}:{ROLE}@127.0.0.1:{port}/{ROLE}"
+        # One name per session, so two suites on one machine (a developer's and CI's, or
+        # two developers') never create and drop the same test database under each other.
+        self.url = f"postgres://{ROLE}:{ROLE}@127.0.0.1:{port}/{ROLE}_{os.getpid()}"
         return self.url
 
     def stop(self) -> None:
-        if self.started_here:
+        # Leave the cluster up while another session still uses it.
+        if self.started_here and not self._other_sessions_connected():
             subprocess.run(["pg_ctlcluster", VERSION, CLUSTER, "stop"], capture_output=True)
             self.started_here = False
+
+    def _other_sessions_connected(self) -> bool:
+        count = _psql_as_postgres(
+            f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{ROLE}' AND pid <> pg_backend_pid()"
+        )
+        return int(count.strip() or 0) > 0
