@@ -146,14 +146,22 @@ WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
 
+# Backups, heartbeats and leases (repositories.services).
+BORG_BINARY = env_str("BORGUI_BORG_BINARY", "borg")
+BORGUI_HEARTBEAT_SECONDS = 1.0
+BORGUI_STALE_AFTER_SECONDS = env_int("BORGUI_STALE_AFTER_SECONDS", 30, minimum=5)
+BORGUI_LEASE_WAIT_SECONDS = env_int("BORGUI_LEASE_WAIT_SECONDS", 6 * 3600, minimum=1)
+BORGUI_PENDING_EXPIRY_SECONDS = 24 * 3600
+
 Q_CLUSTER = {
     "name": "borgui",
     "orm": "default",
     "workers": env_int("BORGUI_WORKERS", 2, minimum=1),
-    # Backups can run for hours: the task timeout is set per task (see repositories),
-    # and retry stays above every timeout so a running task is never delivered twice.
-    "timeout": 3600,
-    "retry": 4000,
+    # Script tests and installs are bounded by `timeout`, below `retry` so the broker never
+    # hands a running task to a second worker. Backups are queued without a timeout and
+    # claim their run row first, so even a backup longer than `retry` runs once.
+    "timeout": 1800,
+    "retry": 1900,
     "max_attempts": 1,
     "catch_up": False,
     "ack_failures": True,

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class RepositoriesConfig(AppConfig):
     name = "repositories"
     verbose_name = "Backups"
+
+    def ready(self):
+        from django.db.models.signals import post_save, pre_delete
+        from django_q.signals import post_spawn
+
+        from repositories import signals
+
+        post_save.connect(signals.plan_saved, sender="repositories.BackupPlan")
+        pre_delete.connect(signals.plan_deleted, sender="repositories.BackupPlan")
+        post_spawn.connect(signals.worker_started)

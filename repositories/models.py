@@ -1,1 +1,303 @@
-"""Models of the repositories app (added by their issues)."""
+"""SSH connections, repositories, backup plans and their runs (SPEC §2, §3)."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from borgui.fields import EncryptedTextField
+from borgui.validators import (
+    validate_borg_interval,
+    validate_compression,
+    validate_cron,
+    validate_object_name,
+    validate_repository_location,
+    validate_timezone,
+)
+from repositories import archive_names
+from repositories.status import Status
+
+
+class SSHConnection(models.Model):
+    name = models.CharField(max_length=100, unique=True, validators=[validate_object_name])
+    host = models.CharField(max_length=255, help_text="Host name or IP address.")
+    port = models.PositiveIntegerField(default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    username = models.CharField(max_length=100)
+    private_key = EncryptedTextField(
+        help_text="OpenSSH private key. Without one the worker's own SSH set-up is used. Never shown again."
+    )
+    known_hosts = models.TextField(
+        blank=True,
+        help_text="Known-hosts line(s) for this host. Empty: the key is accepted the first time and then pinned.",
+    )
+
+    class Meta:
+        verbose_name = "SSH connection"
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.host and not _is_host(self.host):
+            raise ValidationError({"host": "Use a host name or an IP address."})
+        if self.username and not _is_user(self.username):
+            raise ValidationError({"username": "Use a plain user name (letters, digits, '.', '_', '-')."})
+
+
+def _is_host(value: str) -> bool:
+    import re
+
+    return bool(re.match(r"\A(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[?[0-9A-Fa-f:.]+\]?)\Z", value))
+
+
+def _is_user(value: str) -> bool:
+    import re
+
+    return bool(re.match(r"\A[A-Za-z0-9._][A-Za-z0-9._-]{0,99}\Z", value))
+
+
+class Encryption(models.TextChoices):
+    NONE = "none"
+    AUTHENTICATED = "authenticated"
+    AUTHENTICATED_BLAKE2 = "authenticated-blake2"
+    REPOKEY = "repokey"
+    REPOKEY_BLAKE2 = "repokey-blake2"
+    KEYFILE = "keyfile"
+    KEYFILE_BLAKE2 = "keyfile-blake2"
+
+    @property
+    def uses_keyfile(self) -> bool:
+        return self in (Encryption.KEYFILE, Encryption.KEYFILE_BLAKE2)
+
+    @property
+    def needs_passphrase(self) -> bool:
+        return self != Encryption.NONE
+
+
+class Repository(models.Model):
+    name = models.CharField(max_length=100, unique=True, validators=[validate_object_name])
+    location = models.CharField(
+        max_length=1000,
+        unique=True,
+        validators=[validate_repository_location],
+        help_text="Local path (/backups/main) or ssh://user@host:port/path.",
+    )
+    encryption = models.CharField(max_length=30, choices=Encryption.choices, default=Encryption.REPOKEY_BLAKE2)
+    passphrase = EncryptedTextField(help_text="Never shown again. Leave empty to keep the current one.")
+    # For keyfile modes: the exported borg key, so a new container with only borgui's data
+    # can still open the repository.
+    exported_key = EncryptedTextField(editable=False)
+    source_connection = models.ForeignKey(
+        SSHConnection,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="source_of_repositories",
+        help_text="Where the data and services of this repository live (for its hooks' BORG_UI_* variables).",
+    )
+    pre_backup_script = models.TextField(blank=True, help_text="Legacy inline hook: runs before each backup.")
+    post_backup_script = models.TextField(blank=True, help_text="Legacy inline hook: runs after each backup.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "repositories"
+        ordering = ["name"]
+        permissions = [("break_lock", "Can break the borg lock of a repository")]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.encryption != Encryption.NONE and not self.passphrase:
+            raise ValidationError({"passphrase": f"Encryption {self.encryption} needs a passphrase."})
+
+    @property
+    def is_remote(self) -> bool:
+        return self.location.startswith("ssh://")
+
+
+class OnRepositoryFailure(models.TextChoices):
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+class BackupPlan(models.Model):
+    name = models.CharField(max_length=100, unique=True, validators=[validate_object_name])
+    repositories = models.ManyToManyField(Repository, through="PlanRepository", related_name="plans")
+    sources = models.JSONField(default=list, help_text="Paths to back up, one per line.")
+    excludes = models.JSONField(default=list, blank=True, help_text="borg exclude patterns, one per line.")
+    compression = models.CharField(max_length=20, default="lz4", validators=[validate_compression])
+    archive_name = models.CharField(
+        max_length=200,
+        default=archive_names.DEFAULT_TEMPLATE,
+        validators=[archive_names.validate_template],
+        help_text="Variables: {plan}, {repository}, {now}, {now:FORMAT}.",
+    )
+    schedule = models.CharField(
+        max_length=100, blank=True, validators=[validate_cron], help_text="Cron, five fields. Empty: manual only."
+    )
+    timezone = models.CharField(
+        max_length=64, blank=True, validators=[validate_timezone], help_text="IANA name; empty means UTC."
+    )
+    enabled = models.BooleanField(default=True)
+    on_repository_failure = models.CharField(
+        max_length=10, choices=OnRepositoryFailure.choices, default=OnRepositoryFailure.CONTINUE
+    )
+    source_connection = models.ForeignKey(
+        SSHConnection, null=True, blank=True, on_delete=models.PROTECT, related_name="source_of_plans"
+    )
+    keep_within = models.CharField(max_length=20, blank=True, validators=[validate_borg_interval])
+    keep_hourly = models.PositiveIntegerField(null=True, blank=True)
+    keep_daily = models.PositiveIntegerField(null=True, blank=True)
+    keep_weekly = models.PositiveIntegerField(null=True, blank=True)
+    keep_monthly = models.PositiveIntegerField(null=True, blank=True)
+    keep_yearly = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    RETENTION_FIELDS = ("keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("run_plan", "Can run a backup plan now and cancel its runs")]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("admin:repositories_backupplan_change", args=[self.pk])
+
+    @property
+    def has_retention(self) -> bool:
+        return any(getattr(self, field) not in (None, "") for field in self.RETENTION_FIELDS)
+
+    def retention_options(self) -> list[str]:
+        options = []
+        for field in self.RETENTION_FIELDS:
+            value = getattr(self, field)
+            if value not in (None, ""):
+                options.append(f"--{field.replace('_', '-')}={value}")
+        return options
+
+    def clean(self):
+        if not isinstance(self.sources, list) or not self.sources:
+            raise ValidationError({"sources": "Give at least one path to back up."})
+        for source in self.sources:
+            if not isinstance(source, str) or not source.strip() or "\n" in source or "\0" in source:
+                raise ValidationError({"sources": "Each source is one non-empty path."})
+        if not isinstance(self.excludes, list) or not all(isinstance(p, str) and p for p in self.excludes):
+            raise ValidationError({"excludes": "Each exclude is one non-empty pattern."})
+        if self.has_retention and self.name and self.archive_name:
+            problem = archive_names.retention_prefix_problem(self.archive_name, self.name)
+            if problem:
+                raise ValidationError({"archive_name": problem})
+
+    def ordered_repositories(self) -> list[Repository]:
+        return [link.repository for link in self.repository_links.select_related("repository").order_by("order", "id")]
+
+
+class PlanRepository(models.Model):
+    plan = models.ForeignKey(BackupPlan, on_delete=models.CASCADE, related_name="repository_links")
+    repository = models.ForeignKey(Repository, on_delete=models.PROTECT, related_name="plan_links")
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["plan", "repository"], name="unique_plan_repository")]
+        verbose_name = "repository of the plan"
+        verbose_name_plural = "repositories of the plan (backed up in this order)"
+
+    def __str__(self):
+        return f"{self.plan} → {self.repository}"
+
+
+class Trigger(models.TextChoices):
+    SCHEDULE = "schedule"
+    ADMIN = "admin"
+    CLI = "cli"
+
+
+class PlanRun(models.Model):
+    plan = models.ForeignKey(BackupPlan, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    # For scheduled runs: the slot it runs for, so a task delivered twice makes one run.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running it")
+    cancel_requested = models.BooleanField(default=False)
+    log = models.TextField(blank=True)
+    # Post steps of SPEC §3 that are done, so recovery after a crash runs only the rest.
+    plan_pre_started = models.BooleanField(default=False)
+    plan_post_done = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "scheduled_for"],
+                name="one_run_per_schedule_slot",
+                condition=models.Q(trigger="schedule"),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.plan} #{self.pk}"
+
+    def get_absolute_url(self):
+        return reverse("admin:repositories_planrun_change", args=[self.pk])
+
+    @property
+    def duration(self):
+        if self.started and self.finished:
+            return self.finished - self.started
+        return None
+
+
+class RepositoryJob(models.Model):
+    run = models.ForeignKey(PlanRun, on_delete=models.CASCADE, related_name="jobs")
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="jobs")
+    order = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=500, blank=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    borg_exit_code = models.IntegerField(null=True, blank=True)
+    archive_name = models.CharField(max_length=300, blank=True)
+    nfiles = models.BigIntegerField(null=True, blank=True)
+    original_size = models.BigIntegerField(null=True, blank=True)
+    compressed_size = models.BigIntegerField(null=True, blank=True)
+    deduplicated_size = models.BigIntegerField(null=True, blank=True)
+    progress_files = models.BigIntegerField(default=0)
+    progress_bytes = models.BigIntegerField(default=0)
+    progress_updated = models.DateTimeField(null=True, blank=True)
+    log = models.TextField(blank=True)
+    pre_started = models.BooleanField(default=False)
+    post_done = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["run", "order", "id"]
+        verbose_name = "repository job"
+
+    def __str__(self):
+        return f"{self.run} / {self.repository}"
+
+
+class RepositoryLease(models.Model):
+    """Who may write a repository now: one row per repository, taken by a run (SPEC §3).
+
+    A row in the database (not a file) so the lock holds across worker machines and on
+    SQLite and PostgreSQL alike; taken and given back with single UPDATE statements.
+    """
+
+    repository = models.OneToOneField(Repository, on_delete=models.CASCADE, related_name="lease")
+    run = models.ForeignKey(PlanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="leases")
+    taken = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"lease on {self.repository}"

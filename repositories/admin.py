@@ -1,0 +1,369 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from borgui.forms import LinesField, SecretFieldsMixin
+from repositories import borg
+from repositories.models import (
+    BackupPlan,
+    PlanRepository,
+    PlanRun,
+    Repository,
+    RepositoryJob,
+    SSHConnection,
+)
+from repositories.services import pipeline, runs
+from repositories.services.retention import retention_conflicts
+from repositories.status import Status
+
+STATUS_COLOURS = {
+    "success": "#2e7d32",
+    "warning": "#b26a00",
+    "failure": "#c62828",
+    "skipped": "#616161",
+    "running": "#1565c0",
+    "waiting": "#6a1b9a",
+    "pending": "#616161",
+}
+
+
+def status_badge(status: str):
+    colour = STATUS_COLOURS.get(status, "#616161")
+    return format_html('<strong class="status-{}" style="color:{}">{}</strong>', status, colour, status)
+
+
+class SSHConnectionForm(SecretFieldsMixin, forms.ModelForm):
+    secret_fields = ("private_key",)
+
+    class Meta:
+        model = SSHConnection
+        fields = ["name", "host", "port", "username", "private_key", "known_hosts"]
+
+
+@admin.register(SSHConnection)
+class SSHConnectionAdmin(admin.ModelAdmin):
+    form = SSHConnectionForm
+    list_display = ["name", "host", "port", "username", "key_set"]
+    search_fields = ["name", "host"]
+
+    @admin.display(boolean=True, description="private key")
+    def key_set(self, obj):
+        return bool(obj.private_key)
+
+
+class RepositoryForm(SecretFieldsMixin, forms.ModelForm):
+    secret_fields = ("passphrase", "exported_key")
+    exported_key = forms.CharField(
+        required=False,
+        label="Key file",
+        help_text="keyfile modes only: the exported borg key (borg key export), to import an existing repository.",
+    )
+
+    class Meta:
+        model = Repository
+        fields = ["name", "location", "encryption", "passphrase", "source_connection"]
+
+    def save(self, commit=True):
+        repository = super().save(commit=False)
+        repository.exported_key = self.cleaned_data.get("exported_key", "") or ""
+        if commit:
+            repository.save()
+        return repository
+
+
+@admin.register(Repository)
+class RepositoryAdmin(admin.ModelAdmin):
+    form = RepositoryForm
+    list_display = ["name", "location", "encryption", "source_connection", "passphrase_set", "last_backup"]
+    list_select_related = ["source_connection"]
+    search_fields = ["name", "location"]
+    actions = ["initialise", "import_existing", "check_repository", "list_archives", "break_lock"]
+
+    def get_queryset(self, request):
+        last = RepositoryJob.objects.filter(repository=OuterRef("pk"), finished__isnull=False).order_by("-finished")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                last_status=Subquery(last.values("status")[:1]), last_finished=Subquery(last.values("finished")[:1])
+            )
+        )
+
+    @admin.display(boolean=True, description="passphrase")
+    def passphrase_set(self, obj):
+        return bool(obj.passphrase)
+
+    @admin.display(description="last backup")
+    def last_backup(self, obj):
+        if not obj.last_status:
+            return "—"
+        return format_html("{} {}", status_badge(obj.last_status), obj.last_finished.strftime("%Y-%m-%d %H:%M"))
+
+    def _each(self, request, queryset, verb: str, operation, describe):
+        done = 0
+        for repository in queryset:
+            result = operation(repository)
+            if result.ok:
+                done += 1
+                self.message_user(request, f"{repository.name}: {describe(repository, result)}", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{repository.name}: {verb} failed: {result.error_line()}", messages.ERROR)
+        return done
+
+    @admin.action(description="Initialise (borg init)", permissions=["change"])
+    def initialise(self, request, queryset):
+        self._each(request, queryset, "init", borg.init, lambda r, res: f"initialised ({r.encryption})")
+
+    @admin.action(description="Import existing (verify passphrase with borg info)", permissions=["change"])
+    def import_existing(self, request, queryset):
+        def describe(repository, result):
+            repository_id = result.json().get("repository", {}).get("id", "?")
+            return f"opened with the stored passphrase (repository id {repository_id[:12]})"
+
+        self._each(request, queryset, "import", borg.info, describe)
+
+    @admin.action(description="Check (borg check)", permissions=["change"])
+    def check_repository(self, request, queryset):
+        self._each(request, queryset, "check", borg.check, lambda r, res: "check passed")
+
+    @admin.action(description="List archives", permissions=["view"])
+    def list_archives(self, request, queryset):
+        def describe(repository, result):
+            archives = [archive["name"] for archive in result.json().get("archives", [])]
+            shown = ", ".join(archives[-10:]) or "none"
+            return f"{len(archives)} archive(s); latest: {shown}"
+
+        self._each(request, queryset, "list", borg.list_archives, describe)
+
+    @admin.action(description="Break the borg lock…", permissions=["break_lock"])
+    def break_lock(self, request, queryset):
+        if request.POST.get("confirmed") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Break the borg lock?",
+                "repositories": queryset,
+                "opts": self.model._meta,
+                "action": "break_lock",
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/repositories/break_lock_confirm.html", context)
+        for repository in queryset:
+            holder = _active_holder(repository)
+            if holder:
+                self.message_user(
+                    request,
+                    f"{repository.name}: not broken — run {holder.pk} of {holder.plan} is writing it",
+                    messages.ERROR,
+                )
+                continue
+            self._each(request, [repository], "break-lock", borg.break_lock, lambda r, res: "lock broken")
+        return None
+
+    def has_break_lock_permission(self, request):
+        return request.user.has_perm("repositories.break_lock")
+
+
+def _active_holder(repository):
+    from repositories.services.leases import holder
+
+    return holder(repository)
+
+
+class PlanRepositoryInline(admin.TabularInline):
+    model = PlanRepository
+    extra = 1
+    fields = ["order", "repository"]
+    autocomplete_fields = ["repository"]
+
+
+class BackupPlanForm(forms.ModelForm):
+    sources = LinesField(help_text="Paths to back up, one per line.")
+    excludes = LinesField(required=False, help_text="borg exclude patterns, one per line.")
+
+    class Meta:
+        model = BackupPlan
+        fields = [
+            "name", "enabled", "sources", "excludes", "compression", "archive_name", "schedule", "timezone",
+            "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
+            "on_repository_failure", "source_connection",
+        ]  # fmt: skip
+
+
+class PlanRepositoryFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        repositories = [
+            form.cleaned_data["repository"]
+            for form in self.forms
+            if form.cleaned_data.get("repository") and not form.cleaned_data.get("DELETE")
+        ]
+        if not repositories:
+            raise ValidationError("Add at least one repository.")
+        problems = retention_conflicts(self.instance, repositories)
+        if problems:
+            raise ValidationError(f"Retention refused: {problems[0]}")
+
+
+PlanRepositoryInline.formset = PlanRepositoryFormSet
+
+
+@admin.register(BackupPlan)
+class BackupPlanAdmin(admin.ModelAdmin):
+    form = BackupPlanForm
+    inlines = [PlanRepositoryInline]
+    list_display = ["name", "enabled", "schedule", "timezone", "repository_list", "last_run", "next_run"]
+    list_filter = ["enabled"]
+    search_fields = ["name"]
+    actions = ["run_now"]
+    fieldsets = [
+        (None, {"fields": ["name", "enabled", "sources", "excludes", "compression", "archive_name"]}),
+        ("Schedule", {"fields": ["schedule", "timezone"]}),
+        (
+            "Retention (prune after a backup that did not fail, only this plan's archives)",
+            {"fields": [("keep_within", "keep_hourly", "keep_daily"), ("keep_weekly", "keep_monthly", "keep_yearly")]},
+        ),
+        ("Failures and sources", {"fields": ["on_repository_failure", "source_connection"]}),
+    ]
+
+    def get_queryset(self, request):
+        last = PlanRun.objects.filter(plan=OuterRef("pk")).order_by("-created", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("repositories")
+            .annotate(last_status=Subquery(last.values("status")[:1]), last_run_id=Subquery(last.values("pk")[:1]))
+        )
+
+    @admin.display(description="repositories")
+    def repository_list(self, obj):
+        return ", ".join(repository.name for repository in obj.repositories.all())
+
+    @admin.display(description="last run")
+    def last_run(self, obj):
+        if not obj.last_run_id:
+            return "—"
+        url = reverse("admin:repositories_planrun_change", args=[obj.last_run_id])
+        return format_html('<a href="{}">{}</a>', url, status_badge(obj.last_status))
+
+    @admin.display(description="next run")
+    def next_run(self, obj):
+        from repositories.services.scheduling import next_slot
+
+        if not obj.enabled or not obj.schedule:
+            return "manual"
+        from django.utils import timezone
+
+        return next_slot(obj, timezone.now()).strftime("%Y-%m-%d %H:%M %Z")
+
+    @admin.action(description="Run now", permissions=["run"])
+    def run_now(self, request, queryset):
+        queued = 0
+        for plan in queryset:
+            try:
+                runs.queue_run(plan)
+                queued += 1
+            except pipeline.PlanAlreadyRunning as e:
+                self.message_user(request, str(e), messages.WARNING)
+        if queued:
+            self.message_user(request, f"{queued} plan run(s) queued.", messages.SUCCESS)
+
+    def has_run_permission(self, request):
+        return request.user.has_perm("repositories.run_plan")
+
+
+class RepositoryJobInline(admin.TabularInline):
+    model = RepositoryJob
+    extra = 0
+    can_delete = False
+    fields = ["repository", "status_badge", "archive_name", "borg_exit_code", "progress", "stats", "reason", "log"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="status")
+    def status_badge(self, job):
+        return status_badge(job.status)
+
+    @admin.display(description="progress")
+    def progress(self, job):
+        if not job.progress_files and not job.progress_bytes:
+            return "—"
+        return f"{job.progress_files} files, {job.progress_bytes} bytes"
+
+    @admin.display(description="stats")
+    def stats(self, job):
+        if job.nfiles is None:
+            return "—"
+        return (
+            f"{job.nfiles} files; original {job.original_size}, compressed {job.compressed_size}, "
+            f"deduplicated {job.deduplicated_size} bytes"
+        )
+
+
+@admin.register(PlanRun)
+class PlanRunAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
+    list_filter = ["status", "trigger", "plan"]
+    list_select_related = ["plan"]
+    inlines = [RepositoryJobInline]
+    readonly_fields = [
+        "plan", "status_badge", "trigger", "reason", "scheduled_for", "created", "started", "finished",
+        "heartbeat", "worker", "cancel_requested", "log",
+    ]  # fmt: skip
+    fields = readonly_fields
+    actions = ["cancel"]
+    change_form_template = "admin/repositories/planrun/change_form.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="status")
+    def status_badge(self, run):
+        return status_badge(run.status)
+
+    @admin.action(description="Cancel", permissions=["run"])
+    def cancel(self, request, queryset):
+        cancelled = sum(1 for run in queryset if runs.request_cancel(run))
+        self.message_user(request, f"{cancelled} run(s) cancelled or asked to stop.", messages.SUCCESS)
+
+    def has_run_permission(self, request):
+        return request.user.has_perm("repositories.run_plan")
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="repositories_planrun_cancel"),
+            *super().get_urls(),
+        ]
+
+    def cancel_view(self, request, pk):
+        if request.method != "POST":
+            return redirect("admin:repositories_planrun_change", pk)
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        run = PlanRun.objects.filter(pk=pk).first()
+        if run and runs.request_cancel(run):
+            self.message_user(request, f"Run {pk}: cancel requested.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Run {pk} is not running.", messages.WARNING)
+        return redirect("admin:repositories_planrun_change", pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = PlanRun.objects.filter(pk=object_id).first()
+        extra_context = {
+            **(extra_context or {}),
+            "run_active": bool(run and Status(run.status).is_active),
+            "can_cancel": self.has_run_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)

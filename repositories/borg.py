@@ -1,0 +1,262 @@
+"""The one place that runs borg.
+
+Command lines are argument lists (never a shell) with ``--`` before user operands where
+borg accepts it; secrets travel in the environment (BORG_PASSPHRASE) or in private temp
+files named there (BORG_KEY_FILE, the SSH key in BORG_RSH), never on a command line.
+borg's keys, cache and security data live under the data directory. borg never outlives
+the process that started it (PR_SET_PDEATHSIG), so a killed worker leaves no borg writing
+and holding the repository lock.
+"""
+
+import ctypes
+import json
+import os
+import shlex
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from repositories.models import Encryption, Repository, SSHConnection
+
+PR_SET_PDEATHSIG = 1
+_STRIPPED_PREFIXES = ("BORG_", "BORGUI_", "SECRET_KEY", "DATABASE_URL", "DJANGO_SUPERUSER_")
+
+
+class BorgError(Exception):
+    """borg could not do what was asked; the message is one line for the user."""
+
+
+@dataclass
+class BorgResult:
+    exit_code: int | None  # None: killed by a signal
+    stdout: str = ""
+    log_lines: list[str] = field(default_factory=list)
+    msgids: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def json(self) -> dict:
+        try:
+            return json.loads(self.stdout)
+        except ValueError:
+            return {}
+
+    def error_line(self) -> str:
+        for line in reversed(self.log_lines):
+            if line.strip():
+                return line.strip()
+        return f"borg exited with {self.exit_code}"
+
+
+def borg_base_dir() -> Path:
+    return Path(settings.DATA_DIR) / "borg"
+
+
+def _kill_with_parent() -> None:
+    # Runs in the child between fork and exec: SIGTERM when the parent dies, so borg
+    # releases its lock instead of running on unowned.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _base_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED_PREFIXES)}
+    base = borg_base_dir()
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env.update(
+        BORG_BASE_DIR=str(base),
+        BORG_RELOCATED_REPO_ACCESS_IS_OK="yes",
+        BORG_DISPLAY_PASSPHRASE="no",
+        LANG=env.get("LANG", "C.UTF-8"),
+    )
+    return env
+
+
+def connection_for_location(location: str) -> SSHConnection | None:
+    """The SSH connection whose host, port and user match an ssh:// location, if any."""
+    if not location.startswith("ssh://"):
+        return None
+    parts = urlsplit(location)
+    matches = SSHConnection.objects.filter(host=parts.hostname or "", port=parts.port or 22)
+    if parts.username:
+        matches = matches.filter(username=parts.username)
+    return matches.order_by("id").first()
+
+
+def ssh_command_options(connection: SSHConnection | None, workdir: Path) -> list[str]:
+    """OpenSSH client options for a connection: its key, and host keys checked or pinned."""
+    options = ["-o", "BatchMode=yes", "-o", "ServerAliveInterval=30"]
+    if connection is None:
+        return options
+    known_hosts_dir = Path(settings.DATA_DIR) / "ssh"
+    known_hosts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if connection.known_hosts.strip():
+        known_hosts = workdir / "known_hosts"
+        known_hosts.write_text(connection.known_hosts.strip() + "\n")
+        options += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+    else:
+        # Trust on first use, then pinned per connection.
+        pinned = known_hosts_dir / f"known_hosts.{connection.pk}"
+        options += ["-o", f"UserKnownHostsFile={pinned}", "-o", "StrictHostKeyChecking=accept-new"]
+    if connection.private_key:
+        key = workdir / "ssh_key"
+        _write_private(key, connection.private_key.strip() + "\n")
+        options += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
+    return options
+
+
+def _write_private(path: Path, content: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(content)
+
+
+@contextmanager
+def borg_environment(repository: Repository):
+    """The environment for a borg call on this repository, with its private temp files."""
+    with tempfile.TemporaryDirectory(prefix="borgui-") as tmp:
+        workdir = Path(tmp)
+        env = _base_environment()
+        if repository.encryption != Encryption.NONE:
+            env["BORG_PASSPHRASE"] = repository.passphrase
+        else:
+            env["BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK"] = "yes"
+        if Encryption(repository.encryption).uses_keyfile:
+            key_file = workdir / "borg_key"
+            if repository.exported_key:
+                _write_private(key_file, repository.exported_key)
+            # borg init writes the new key here too, so it never lands in a shared keys dir.
+            env["BORG_KEY_FILE"] = str(key_file)
+        if repository.is_remote:
+            options = ssh_command_options(connection_for_location(repository.location), workdir)
+            env["BORG_RSH"] = shlex.join(["ssh", *options])
+        yield env, workdir
+
+
+ProgressCallback = Callable[[dict], None]
+
+
+class BorgProcess:
+    """One borg invocation: JSON log lines parsed as they come, cancellable from another thread."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], on_event: ProgressCallback | None = None):
+        self.argv = argv
+        self.env = env
+        self.on_event = on_event
+        self.process: subprocess.Popen | None = None
+        self.result = BorgResult(exit_code=None)
+
+    def run(self) -> BorgResult:
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=_kill_with_parent,  # noqa: PLW1509 - prctl must run in the child
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop borg cleanly
+        )
+        stdout_chunks: list[bytes] = []
+        reader = threading.Thread(target=lambda: stdout_chunks.append(self.process.stdout.read()), daemon=True)
+        reader.start()
+        for raw in self.process.stderr:
+            self._handle_line(raw.decode("utf-8", errors="replace").rstrip("\n"))
+        reader.join()
+        code = self.process.wait()
+        self.result.exit_code = code if code >= 0 else None
+        self.result.stdout = b"".join(stdout_chunks).decode("utf-8", errors="replace")
+        return self.result
+
+    def _handle_line(self, line: str) -> None:
+        try:
+            event = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            self.result.log_lines.append(line)
+            return
+        kind = event.get("type")
+        if kind == "log_message":
+            self.result.log_lines.append(f"{event.get('levelname', 'INFO')}: {event.get('message', '')}")
+            if event.get("msgid"):
+                self.result.msgids.append(event["msgid"])
+        elif kind == "file_status":
+            self.result.log_lines.append(f"{event.get('status')} {event.get('path')}")
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def interrupt(self, grace: float = 30.0) -> None:
+        """Stop borg as Ctrl-C would (it cleans up and releases its lock), then kill."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return
+            time.sleep(0.1)
+        self.process.kill()
+
+
+def borg_argv(*args: str) -> list[str]:
+    return [settings.BORG_BINARY, "--log-json", *args]
+
+
+def run(repository: Repository, args: list[str], on_event: ProgressCallback | None = None, on_start=None) -> BorgResult:
+    with borg_environment(repository) as (env, _workdir):
+        process = BorgProcess(borg_argv(*args), env, on_event)
+        if on_start is not None:
+            on_start(process)
+        return process.run()
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+def init(repository: Repository) -> BorgResult:
+    """borg init; for keyfile modes the new key is exported and kept (encrypted) by borgui."""
+    with borg_environment(repository) as (env, workdir):
+        args = ["init", f"--encryption={repository.encryption}", "--", repository.location]
+        result = BorgProcess(borg_argv(*args), env).run()
+        if result.ok and Encryption(repository.encryption).uses_keyfile:
+            repository.exported_key = Path(env["BORG_KEY_FILE"]).read_text()
+            repository.save(update_fields=["exported_key"])
+        return result
+
+
+def info(repository: Repository) -> BorgResult:
+    return run(repository, ["info", "--json", "--", repository.location])
+
+
+def list_archives(repository: Repository) -> BorgResult:
+    return run(repository, ["list", "--json", "--", repository.location])
+
+
+def check(repository: Repository) -> BorgResult:
+    return run(repository, ["check", "--", repository.location])
+
+
+def break_lock(repository: Repository) -> BorgResult:
+    return run(repository, ["break-lock", "--", repository.location])
+
+
+def create_args(repository: Repository, archive: str, sources: list[str], excludes: list[str], compression: str):
+    args = ["create", "--json", "--progress", f"--compression={compression}"]
+    for pattern in excludes:
+        args.append(f"--exclude={pattern}")
+    return [*args, "--", f"{repository.location}::{archive}", *sources]
+
+
+def prune_args(repository: Repository, prefix: str, retention_options: list[str]) -> list[str]:
+    return ["prune", "--list", f"--glob-archives={prefix}*", *retention_options, "--", repository.location]

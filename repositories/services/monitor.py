@@ -1,0 +1,112 @@
+"""What a running plan shows to other processes: heartbeat, log, progress, cancellation.
+
+The run's own thread only changes in-memory state; a monitor thread writes it to the
+database at least every ``interval`` seconds (with its own connection), and reads back the
+cancel flag the admin sets. Writes are targeted UPDATEs, so they never clobber the
+fields the run's thread saves.
+"""
+
+import threading
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from hooks.services.output import BoundedText
+from repositories.models import PlanRun, RepositoryJob
+
+LOG_HEAD = 64 * 1024
+LOG_TAIL = 192 * 1024
+
+
+class RunLog:
+    """A bounded, timestamped log (head and tail kept), shared by a run and its monitor."""
+
+    def __init__(self, echo: Callable[[str], None] | None = None):
+        self._text = BoundedText(head=LOG_HEAD, tail=LOG_TAIL)
+        self._lock = threading.Lock()
+        self.echo = echo
+        self.version = 0
+
+    def __call__(self, message: str) -> None:
+        line = f"{timezone.localtime().strftime('%H:%M:%S')} {message}"
+        with self._lock:
+            self._text.append(line + "\n")
+            self.version += 1
+        if self.echo is not None:
+            self.echo(line)
+
+    def value(self) -> str:
+        with self._lock:
+            return self._text.value()
+
+
+class Progress:
+    """Files and bytes so far of the job borg is working on."""
+
+    def __init__(self):
+        self.job_id: int | None = None
+        self.files = 0
+        self.bytes = 0
+        self.version = 0
+
+    def update(self, job_id: int, files: int, size: int) -> None:
+        self.job_id, self.files, self.bytes = job_id, files, size
+        self.version += 1
+
+
+class RunMonitor:
+    def __init__(self, run: PlanRun, log: RunLog, interval: float | None = None):
+        self.run_id = run.pk
+        self.log = log
+        self.progress = Progress()
+        self.interval = interval or settings.BORGUI_HEARTBEAT_SECONDS
+        self.cancelled = threading.Event()
+        self.on_cancel: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"run-{run.pk}-monitor", daemon=True)
+        self._written = (-1, -1)
+        # The terminal of `run_backup`: a progress line whenever borg moved on.
+        self.echo_progress: Callable[[str], None] | None = None
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.flush()
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                self.flush()
+                self._check_cancel()
+        finally:
+            connection.close()
+
+    def flush(self) -> None:
+        close_old_connections()
+        fields = {"heartbeat": timezone.now()}
+        log_version, progress_version = self.log.version, self.progress.version
+        if log_version != self._written[0]:
+            fields["log"] = self.log.value()
+        PlanRun.objects.filter(pk=self.run_id).update(**fields)
+        if progress_version != self._written[1] and self.progress.job_id:
+            RepositoryJob.objects.filter(pk=self.progress.job_id).update(
+                progress_files=self.progress.files, progress_bytes=self.progress.bytes, progress_updated=timezone.now()
+            )
+        if self.echo_progress is not None and progress_version != self._written[1] and self.progress.job_id:
+            self.echo_progress(f"progress: {self.progress.files} files, {self.progress.bytes} bytes read")
+        self._written = (log_version, progress_version)
+
+    def _check_cancel(self) -> None:
+        if self.cancelled.is_set():
+            return
+        if PlanRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
+            self.cancelled.set()
+            self.log("cancel requested: stopping")
+            for callback in list(self.on_cancel):
+                threading.Thread(target=callback, daemon=True).start()

@@ -1,0 +1,315 @@
+"""Running a plan: the order and failure semantics of SPEC §3.
+
+    0. leases on every repository (id order)       — before anything can stop a service
+    1. plan pre steps (hook chain, container stop)  — registered in steps.py
+    2. per repository, in order: pre steps, borg create, prune, post steps
+    3. plan post steps, filtered by the run's status
+    4. after-run steps (containers started again)   — always
+
+Post steps run even when something before them raised: cleanup never stops half way.
+"""
+
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from repositories import archive_names, borg
+from repositories.models import BackupPlan, OnRepositoryFailure, PlanRun, Repository, RepositoryJob
+from repositories.services import leases, steps
+from repositories.services.monitor import RunLog, RunMonitor
+from repositories.services.retention import retention_conflicts
+from repositories.status import Status, at_least_warning, overall_status, status_from_borg_exit
+
+logger = logging.getLogger(__name__)
+
+
+class PlanAlreadyRunning(Exception):
+    pass
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def create_run(plan: BackupPlan, trigger: str, only: Repository | None = None, scheduled_for=None) -> PlanRun:
+    """Record a pending run with one job per repository (in the plan's order)."""
+    with transaction.atomic():
+        active = plan.runs.filter(status__in=Status.active_values()).first()
+        if active is not None:
+            raise PlanAlreadyRunning(f"plan {plan.name} is already running (run {active.pk})")
+        run = PlanRun.objects.create(plan=plan, trigger=trigger, scheduled_for=scheduled_for)
+        repositories = plan.ordered_repositories()
+        if only is not None:
+            repositories = [r for r in repositories if r.pk == only.pk]
+        RepositoryJob.objects.bulk_create(
+            RepositoryJob(run=run, repository=repository, order=index) for index, repository in enumerate(repositories)
+        )
+    return run
+
+
+def claim(run: PlanRun) -> bool:
+    """Mark a pending run as ours; False when another delivery of the task already has it."""
+    claimed = PlanRun.objects.filter(pk=run.pk, status=Status.PENDING).update(
+        status=Status.RUNNING, started=timezone.now(), heartbeat=timezone.now(), worker=worker_identity()
+    )
+    if claimed:
+        run.refresh_from_db()
+    return bool(claimed)
+
+
+def execute(run: PlanRun, echo=None) -> Status:
+    """Run a claimed run to the end; return its final status."""
+    log = RunLog(echo=echo)
+    with RunMonitor(run, log) as monitor:
+        monitor.echo_progress = echo
+        ctx = steps.StepContext(run=run, log=log)
+        ctx.notes["monitor"] = monitor
+        runner = _PlanRunner(run, ctx, monitor)
+        try:
+            status = runner.execute()
+        finally:
+            leases.release_all(run)
+    return status
+
+
+class _PlanRunner:
+    def __init__(self, run: PlanRun, ctx: steps.StepContext, monitor: RunMonitor):
+        self.run = run
+        self.plan = run.plan
+        self.ctx = ctx
+        self.log = ctx.log
+        self.monitor = monitor
+        self.jobs = list(run.jobs.select_related("repository").order_by("order", "id"))
+
+    # --- the steps -------------------------------------------------------------------
+
+    def execute(self) -> Status:
+        self.log(f"run {self.run.pk} of plan {self.plan.name} ({self.run.trigger})")
+        blocked = self._take_leases()
+        if blocked is not None:
+            reason = (
+                "cancelled"
+                if self.monitor.cancelled.is_set()
+                else f"timed out waiting for repository {blocked.name} (another backup is writing it)"
+            )
+            for job in self.jobs:
+                self._finish_job(job, Status.SKIPPED, reason="not started: " + reason)
+            return self._finish(Status.FAILURE, reason)
+        self._set_run_status(Status.RUNNING)
+        status, reason = Status.FAILURE, "internal error"
+        try:
+            status, reason = self._run_steps()
+        except Exception as e:
+            logger.exception("run %s failed", self.run.pk)
+            self.log(f"internal error: {e}")
+        finally:
+            # Whatever happened above, stopped services come back before the run is done.
+            self._after_run()
+        return self._finish(status, reason)
+
+    def _take_leases(self) -> Repository | None:
+        def on_wait(repository, holder):
+            by = f" (held by {holder.plan.name} run {holder.pk})" if holder else ""
+            self.log(f"waiting for repository {repository.name}{by}")
+            self._set_run_status(Status.WAITING)
+
+        return leases.take_all(
+            self.run,
+            [job.repository for job in self.jobs],
+            wait_seconds=settings.BORGUI_LEASE_WAIT_SECONDS,
+            on_wait=on_wait,
+            cancelled=self.monitor.cancelled.is_set,
+        )
+
+    def _run_steps(self) -> tuple[Status, str]:
+        PlanRun.objects.filter(pk=self.run.pk).update(plan_pre_started=True)
+        pre = self._plan_pre()
+        reached, stopped_by = not pre.stops_backup, ""
+        if pre == steps.ChainOutcome.FAILED:
+            stopped_by = "plan pre-backup hook failed"
+        elif pre == steps.ChainOutcome.SKIPPED:
+            stopped_by = "plan pre-backup hook skipped the backup"
+        for job in self.jobs:
+            if not reached or self.monitor.cancelled.is_set():
+                self._finish_job(job, Status.SKIPPED, reason="not reached: " + (stopped_by or "cancelled"))
+                continue
+            status = self._run_job(job)
+            if status == Status.FAILURE and self.plan.on_repository_failure == OnRepositoryFailure.STOP:
+                reached, stopped_by = False, f"on_repository_failure is stop and {job.repository.name} failed"
+        status = overall_status(pre == steps.ChainOutcome.FAILED, [Status(job.status) for job in self.jobs])
+        if pre == steps.ChainOutcome.WARNING:
+            status = at_least_warning(status)
+        status = self._plan_post(status)
+        if self.monitor.cancelled.is_set():
+            return Status.FAILURE, "cancelled"
+        return status, stopped_by
+
+    def _plan_pre(self) -> steps.ChainOutcome:
+        outcome = steps.ChainOutcome.OK
+        for registrant in steps.registered():
+            outcome = steps.combine(outcome, registrant.plan_pre(self.ctx))
+            if outcome.stops_backup:
+                break
+        return outcome
+
+    def _run_job(self, job: RepositoryJob) -> Status:
+        job.started, job.pre_started = timezone.now(), True
+        job.status = Status.RUNNING
+        job.save(update_fields=["started", "pre_started", "status"])
+        status, reason = Status.FAILURE, ""
+        try:
+            status, reason = self._job_body(job)
+        except Exception as e:
+            logger.exception("job %s failed", job.pk)
+            status, reason = Status.FAILURE, f"internal error: {e}"
+            self.log(f"{job.repository.name}: {reason}")
+        finally:
+            status = self._repository_post(job, status)
+        self._finish_job(job, status, reason)
+        return status
+
+    def _job_body(self, job: RepositoryJob) -> tuple[Status, str]:
+        outcome = steps.ChainOutcome.OK
+        for registrant in steps.registered():
+            outcome = steps.combine(outcome, registrant.repository_pre(self.ctx, job))
+            if outcome.stops_backup:
+                break
+        if outcome == steps.ChainOutcome.FAILED:
+            return Status.FAILURE, "pre-backup hook failed"
+        if outcome == steps.ChainOutcome.SKIPPED:
+            return Status.SKIPPED, "pre-backup hook skipped the backup"
+        if self.monitor.cancelled.is_set():
+            return Status.FAILURE, "cancelled"
+        status = self._create_archive(job)
+        if self.monitor.cancelled.is_set():
+            return Status.FAILURE, "cancelled"
+        if status != Status.FAILURE and self.plan.has_retention:
+            status = self._prune(job, status)
+        return outcome.apply_to(status), ""
+
+    def _repository_post(self, job: RepositoryJob, status: Status) -> Status:
+        for registrant in steps.registered():
+            try:
+                status = registrant.repository_post(self.ctx, job, status)
+            except Exception as e:
+                logger.exception("post step failed")
+                self.log(f"{job.repository.name}: post step error: {e}")
+                status = Status.FAILURE
+        RepositoryJob.objects.filter(pk=job.pk).update(post_done=True)
+        return status
+
+    def _plan_post(self, status: Status) -> Status:
+        for registrant in steps.registered():
+            try:
+                status = registrant.plan_post(self.ctx, status)
+            except Exception as e:
+                logger.exception("plan post step failed")
+                self.log(f"plan post step error: {e}")
+                status = Status.FAILURE
+        PlanRun.objects.filter(pk=self.run.pk).update(plan_post_done=True)
+        return status
+
+    def _after_run(self) -> None:
+        for registrant in steps.registered():
+            try:
+                registrant.after_run(self.ctx)
+            except Exception as e:
+                logger.exception("after-run step failed")
+                self.log(f"after-run step error: {e}")
+
+    # --- borg ------------------------------------------------------------------------
+
+    def _create_archive(self, job: RepositoryJob) -> Status:
+        repository = job.repository
+        name = archive_names.render(self.plan.archive_name, self.plan.name, repository.name, self._now())
+        for attempt in range(1, 100):
+            archive = archive_names.with_suffix(name, attempt)
+            result = self._borg_create(job, archive)
+            if "Archive.AlreadyExists" not in result.msgids:
+                break
+            self.log(f"{repository.name}: archive {archive} exists, trying the next suffix")
+        self._record_create(job, archive, result)
+        status = status_from_borg_exit(result.exit_code)
+        self.log(f"{repository.name}: borg create {archive} exit {result.exit_code}: {status.value}")
+        if status == Status.FAILURE:
+            self.log(f"{repository.name}: {result.error_line()}")
+        return status
+
+    def _borg_create(self, job: RepositoryJob, archive: str) -> borg.BorgResult:
+        args = borg.create_args(job.repository, archive, self.plan.sources, self.plan.excludes, self.plan.compression)
+
+        def on_event(event: dict) -> None:
+            if event.get("type") == "archive_progress" and "nfiles" in event:
+                self.monitor.progress.update(job.pk, event["nfiles"], event.get("original_size", 0))
+
+        def on_start(process: borg.BorgProcess) -> None:
+            self.monitor.on_cancel[:] = [process.interrupt]
+            if self.monitor.cancelled.is_set():
+                process.interrupt()
+
+        try:
+            return borg.run(job.repository, args, on_event=on_event, on_start=on_start)
+        finally:
+            self.monitor.on_cancel[:] = []
+
+    def _record_create(self, job: RepositoryJob, archive: str, result: borg.BorgResult) -> None:
+        job.borg_exit_code = result.exit_code
+        job.log = "\n".join(result.log_lines[-2000:])
+        stats = result.json().get("archive", {}).get("stats", {})
+        if result.exit_code in (0, 1) or stats:
+            job.archive_name = archive
+        job.nfiles = stats.get("nfiles")
+        job.original_size = stats.get("original_size")
+        job.compressed_size = stats.get("compressed_size")
+        job.deduplicated_size = stats.get("deduplicated_size")
+        if stats:
+            self.monitor.progress.update(job.pk, stats.get("nfiles", 0), stats.get("original_size", 0))
+        job.save(
+            update_fields=[
+                "borg_exit_code", "log", "archive_name", "nfiles", "original_size", "compressed_size",
+                "deduplicated_size",
+            ]
+        )  # fmt: skip
+
+    def _prune(self, job: RepositoryJob, status: Status) -> Status:
+        repository = job.repository
+        conflicts = retention_conflicts(self.plan, [repository])
+        if conflicts:
+            self.log(f"{repository.name}: prune refused: {conflicts[0]}")
+            return at_least_warning(status)
+        prefix = archive_names.fixed_prefix(self.plan.archive_name, self.plan.name, repository.name)
+        result = borg.run(repository, borg.prune_args(repository, prefix, self.plan.retention_options()))
+        pruned = [line for line in result.log_lines if "Pruning archive" in line]
+        self.log(f"{repository.name}: borg prune {prefix}* exit {result.exit_code}, {len(pruned)} archive(s) pruned")
+        if result.exit_code != 0:
+            self.log(f"{repository.name}: {result.error_line()}")
+            return at_least_warning(status)
+        return status
+
+    # --- bookkeeping -----------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        zone = ZoneInfo(self.plan.timezone) if self.plan.timezone else UTC
+        return datetime.now(zone)
+
+    def _finish_job(self, job: RepositoryJob, status: Status, reason: str = "") -> None:
+        job.status, job.reason, job.finished = status, reason[:500], timezone.now()
+        job.save(update_fields=["status", "reason", "finished"])
+        if reason and status == Status.SKIPPED:
+            self.log(f"{job.repository.name}: skipped ({reason})")
+
+    def _set_run_status(self, status: Status) -> None:
+        PlanRun.objects.filter(pk=self.run.pk, status__in=Status.active_values()).update(status=status)
+        self.run.status = status
+
+    def _finish(self, status: Status, reason: str = "") -> Status:
+        self.log(f"run {self.run.pk} finished: {status.value}" + (f" ({reason})" if reason else ""))
+        PlanRun.objects.filter(pk=self.run.pk).update(status=status, reason=reason[:500], finished=timezone.now())
+        self.run.status = status
+        return status

@@ -1,0 +1,105 @@
+"""Finishing runs whose worker died (SPEC §3): status failure, reason "interrupted", then
+the post steps it still owed — repository post chains of jobs whose pre chain started, the
+plan post chain, and the after-run steps (containers started again)."""
+
+import logging
+import os
+import socket
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from repositories.models import PlanRun, RepositoryJob
+from repositories.services import leases, steps
+from repositories.services.monitor import RunLog
+from repositories.status import Status
+
+logger = logging.getLogger(__name__)
+INTERRUPTED = "interrupted"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _died_on_this_host(run: PlanRun) -> bool:
+    host, _, pid = run.worker.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def dead_runs(stale_after: float) -> list[PlanRun]:
+    """Running or waiting runs whose heartbeat stopped, or whose process here is gone."""
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    active = PlanRun.objects.filter(status__in=[Status.RUNNING, Status.WAITING]).select_related("plan")
+    return [run for run in active if (run.heartbeat and run.heartbeat < cutoff) or _died_on_this_host(run)]
+
+
+def expire_pending(max_age: float) -> int:
+    """Pending runs whose task never started (lost with a deleted queue): failure."""
+    cutoff = timezone.now() - timedelta(seconds=max_age)
+    return PlanRun.objects.filter(status=Status.PENDING, created__lt=cutoff).update(
+        status=Status.FAILURE, reason="never started: no worker picked it up", finished=timezone.now()
+    )
+
+
+def recover_run(run: PlanRun) -> bool:
+    """Finish one dead run; False when another process recovered it first."""
+    taken = PlanRun.objects.filter(pk=run.pk, status=run.status, heartbeat=run.heartbeat).update(
+        status=Status.FAILURE, reason=INTERRUPTED, finished=timezone.now(), heartbeat=timezone.now()
+    )
+    if not taken:
+        return False
+    run.refresh_from_db()
+    log = RunLog()
+    log(f"run {run.pk} interrupted: its worker {run.worker or '(unknown)'} stopped; running its pending post steps")
+    ctx = steps.StepContext(run=run, log=log, recovering=True)
+    try:
+        _finish_jobs(ctx, run)
+        if run.plan_pre_started and not run.plan_post_done:
+            for registrant in steps.registered():
+                _guarded(log, registrant.plan_post, ctx, Status.FAILURE)
+            PlanRun.objects.filter(pk=run.pk).update(plan_post_done=True)
+        for registrant in steps.registered():
+            _guarded(log, registrant.after_run, ctx)
+    finally:
+        leases.release_all(run)
+        PlanRun.objects.filter(pk=run.pk).update(log=(run.log + "\n" + log.value()).lstrip("\n"))
+    return True
+
+
+def _finish_jobs(ctx: steps.StepContext, run: PlanRun) -> None:
+    for job in run.jobs.select_related("repository").order_by("order", "id"):
+        if job.pre_started and not job.post_done:
+            for registrant in steps.registered():
+                _guarded(ctx.log, registrant.repository_post, ctx, job, Status.FAILURE)
+            RepositoryJob.objects.filter(pk=job.pk).update(post_done=True)
+        if Status(job.status).is_active:
+            reached = job.pre_started
+            RepositoryJob.objects.filter(pk=job.pk).update(
+                status=Status.FAILURE if reached else Status.SKIPPED,
+                reason=INTERRUPTED if reached else f"not reached: {INTERRUPTED}",
+                finished=timezone.now(),
+            )
+
+
+def _guarded(log, step, *args):
+    try:
+        return step(*args)
+    except Exception as e:
+        logger.exception("recovery step failed")
+        log(f"recovery step error: {e}")
+        return None
+
+
+def recover_runs(stale_after: float | None = None) -> list[PlanRun]:
+    stale_after = settings.BORGUI_STALE_AFTER_SECONDS if stale_after is None else stale_after
+    expire_pending(settings.BORGUI_PENDING_EXPIRY_SECONDS)
+    recovered = [run for run in dead_runs(stale_after) if recover_run(run)]
+    return recovered

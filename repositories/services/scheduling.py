@@ -1,0 +1,74 @@
+"""Plan schedules on django-q2 (SPEC §2): cron evaluated in the plan's own time zone.
+
+django-q2 evaluates cron in settings.TIME_ZONE, so each plan gets a one-shot schedule
+armed with the next slot computed here with croniter in the plan's zone; the task re-arms
+it when it fires. A slot missed while no worker ran fires once when one returns (a
+one-shot schedule in the past fires once), never once per missed slot.
+"""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from django.utils import timezone
+from django_q.models import Schedule
+
+from repositories.models import BackupPlan
+
+TASK = "repositories.tasks.run_scheduled_plan"
+
+
+def schedule_name(plan: BackupPlan) -> str:
+    return f"plan:{plan.pk}"
+
+
+def next_slot(plan: BackupPlan, after: datetime) -> datetime:
+    zone = ZoneInfo(plan.timezone) if plan.timezone else UTC
+    return croniter(plan.schedule, after.astimezone(zone)).get_next(datetime)
+
+
+def sync_schedule(plan: BackupPlan, after: datetime | None = None) -> Schedule | None:
+    """Create, re-arm or remove the plan's schedule to match the plan."""
+    name = schedule_name(plan)
+    if not plan.enabled or not plan.schedule:
+        Schedule.objects.filter(name=name).delete()
+        return None
+    schedule, _created = Schedule.objects.update_or_create(
+        name=name,
+        defaults={
+            "func": TASK,
+            "args": repr((plan.pk,)),
+            # Backups may run for hours: no task timeout (the run has its own heartbeat).
+            "kwargs": repr({"q_options": {"timeout": -1}}),
+            "schedule_type": Schedule.ONCE,
+            "repeats": 1,
+            "next_run": next_slot(plan, after or timezone.now()),
+            "intended_date_kwarg": "slot",
+        },
+    )
+    return schedule
+
+
+def remove_schedule(plan: BackupPlan) -> None:
+    Schedule.objects.filter(name=schedule_name(plan)).delete()
+
+
+def rearm_missing() -> int:
+    """Arm every enabled, scheduled plan whose one-shot schedule is gone or spent."""
+    count = 0
+    for plan in BackupPlan.objects.filter(enabled=True).exclude(schedule=""):
+        schedule = Schedule.objects.filter(name=schedule_name(plan)).first()
+        if schedule is None or schedule.repeats == 0:
+            sync_schedule(plan)
+            count += 1
+    return count
+
+
+RECOVERY_SCHEDULE = "borgui:recover_runs"
+
+
+def ensure_recovery_schedule() -> None:
+    Schedule.objects.get_or_create(
+        name=RECOVERY_SCHEDULE,
+        defaults={"func": "repositories.tasks.recover_runs", "schedule_type": Schedule.MINUTES, "minutes": 1},
+    )

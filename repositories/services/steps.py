@@ -1,0 +1,91 @@
+"""Hook points of a plan run (SPEC §3), where the hook engine and the container stop plug in.
+
+The pipeline knows the order of steps; what happens at each step is registered here by
+the apps that own it (``hooks`` for script chains, the Docker stop for containers), in
+their ``AppConfig.ready``. Registration order is execution order within a step.
+"""
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from repositories.status import Status
+
+
+class ChainOutcome(enum.Enum):
+    OK = "ok"
+    WARNING = "warning"  # a `continue` failure: logged, the chain went on
+    FAILED = "failed"  # a `fail` failure: the guarded backup is not made
+    SKIPPED = "skipped"  # a `skip`: the guarded backup is not made, not an error
+
+    @property
+    def stops_backup(self) -> bool:
+        return self in (ChainOutcome.FAILED, ChainOutcome.SKIPPED)
+
+    def apply_to(self, status: Status) -> Status:
+        """The status a pre chain leaves for the backup it guards (SPEC §3)."""
+        if self == ChainOutcome.FAILED:
+            return Status.FAILURE
+        if self == ChainOutcome.SKIPPED:
+            return Status.SKIPPED
+        if self == ChainOutcome.WARNING and status == Status.SUCCESS:
+            return Status.WARNING
+        return status
+
+
+@dataclass
+class StepContext:
+    """What a step may read of the run; ``log`` writes a line to the run's log."""
+
+    run: object
+    log: object
+    recovering: bool = False
+    notes: dict = field(default_factory=dict)
+
+
+class RunSteps(Protocol):
+    def plan_pre(self, ctx: StepContext) -> ChainOutcome: ...
+
+    def repository_pre(self, ctx: StepContext, job) -> ChainOutcome: ...
+
+    def repository_post(self, ctx: StepContext, job, status: Status) -> Status: ...
+
+    def plan_post(self, ctx: StepContext, status: Status) -> Status: ...
+
+    def after_run(self, ctx: StepContext) -> None: ...
+
+
+class NoSteps:
+    """Base for a registrant that implements only some steps."""
+
+    def plan_pre(self, ctx):
+        return ChainOutcome.OK
+
+    def repository_pre(self, ctx, job):
+        return ChainOutcome.OK
+
+    def repository_post(self, ctx, job, status):
+        return status
+
+    def plan_post(self, ctx, status):
+        return status
+
+    def after_run(self, ctx):
+        return None
+
+
+_registered: list[RunSteps] = []
+
+
+def register(steps: RunSteps) -> None:
+    if not any(type(existing) is type(steps) for existing in _registered):
+        _registered.append(steps)
+
+
+def registered() -> list[RunSteps]:
+    return list(_registered)
+
+
+def combine(outcomes_so_far: ChainOutcome, outcome: ChainOutcome) -> ChainOutcome:
+    order = [ChainOutcome.OK, ChainOutcome.WARNING, ChainOutcome.SKIPPED, ChainOutcome.FAILED]
+    return max(outcomes_so_far, outcome, key=order.index)
