@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from hooks.services.output import BoundedText
 from repositories.models import Encryption, Repository, SSHConnection
 
 PR_SET_PDEATHSIG = 1
@@ -39,8 +41,20 @@ class BorgError(Exception):
 class BorgResult:
     exit_code: int | None  # None: killed by a signal
     stdout: str = ""
-    log_lines: list[str] = field(default_factory=list)
-    msgids: list[str] = field(default_factory=list)
+    # borg may log a line per file: the whole log is kept bounded (head and tail), and the
+    # last lines separately for the error message.
+    log: BoundedText = field(default_factory=lambda: BoundedText(head=32 * 1024, tail=96 * 1024))
+    recent: deque = field(default_factory=lambda: deque(maxlen=200))
+    msgids: set[str] = field(default_factory=set)
+
+    def add_line(self, line: str) -> None:
+        self.log.append(line + "\n")
+        self.recent.append(line)
+
+    @property
+    def log_lines(self) -> list[str]:
+        """The last lines borg logged (at most 200)."""
+        return list(self.recent)
 
     @property
     def ok(self) -> bool:
@@ -53,7 +67,7 @@ class BorgResult:
             return {}
 
     def error_line(self) -> str:
-        for line in reversed(self.log_lines):
+        for line in reversed(self.recent):
             if line.strip():
                 return line.strip()
         return f"borg exited with {self.exit_code}"
@@ -184,15 +198,15 @@ class BorgProcess:
         except ValueError:
             event = None
         if not isinstance(event, dict):
-            self.result.log_lines.append(line)
+            self.result.add_line(line)
             return
         kind = event.get("type")
         if kind == "log_message":
-            self.result.log_lines.append(f"{event.get('levelname', 'INFO')}: {event.get('message', '')}")
+            self.result.add_line(f"{event.get('levelname', 'INFO')}: {event.get('message', '')}")
             if event.get("msgid"):
-                self.result.msgids.append(event["msgid"])
+                self.result.msgids.add(event["msgid"])
         elif kind == "file_status":
-            self.result.log_lines.append(f"{event.get('status')} {event.get('path')}")
+            self.result.add_line(f"{event.get('status')} {event.get('path')}")
         if self.on_event is not None:
             self.on_event(event)
 

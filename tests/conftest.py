@@ -147,6 +147,23 @@ def manage(subprocess_env):
     return run
 
 
+@pytest.fixture
+def qcluster(subprocess_env, tmp_path):
+    """Start real django-q2 workers on the test database; stopped (or killed) at the end."""
+    from tests.harness.qcluster import QCluster
+
+    started = []
+
+    def start(**env) -> QCluster:
+        cluster = QCluster({**subprocess_env, **env}, tmp_path / f"qcluster-{len(started)}.log").start()
+        started.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in started:
+        cluster.stop()
+
+
 # --- named users: an admin, a staff member with few rights, an outsider -----------------
 
 

@@ -20,7 +20,7 @@ def try_take(run: PlanRun, repository: Repository) -> bool:
     # The row lock (PostgreSQL) or the IMMEDIATE write transaction (SQLite) makes the
     # read-then-write below one step for every process on every machine.
     with transaction.atomic():
-        lease = RepositoryLease.objects.select_for_update().select_related("run").get(repository=repository)
+        lease = RepositoryLease.objects.select_for_update().get(repository=repository)
         if lease.run is not None and lease.run != run and Status(lease.run.status).is_active:
             return False
         lease.run, lease.taken = run, timezone.now()

@@ -260,7 +260,7 @@ class _PlanRunner:
 
     def _record_create(self, job: RepositoryJob, archive: str, result: borg.BorgResult) -> None:
         job.borg_exit_code = result.exit_code
-        job.log = "\n".join(result.log_lines[-2000:])
+        job.log = result.log.value()
         stats = result.json().get("archive", {}).get("stats", {})
         if result.exit_code in (0, 1) or stats:
             job.archive_name = archive
@@ -284,8 +284,14 @@ class _PlanRunner:
             self.log(f"{repository.name}: prune refused: {conflicts[0]}")
             return at_least_warning(status)
         prefix = archive_names.fixed_prefix(self.plan.archive_name, self.plan.name, repository.name)
-        result = borg.run(repository, borg.prune_args(repository, prefix, self.plan.retention_options()))
-        pruned = [line for line in result.log_lines if "Pruning archive" in line]
+        pruned = []
+
+        def on_event(event: dict) -> None:
+            if event.get("type") == "log_message" and event.get("message", "").startswith("Pruning archive"):
+                pruned.append(event["message"])
+
+        args = borg.prune_args(repository, prefix, self.plan.retention_options())
+        result = borg.run(repository, args, on_event=on_event)
         self.log(f"{repository.name}: borg prune {prefix}* exit {result.exit_code}, {len(pruned)} archive(s) pruned")
         if result.exit_code != 0:
             self.log(f"{repository.name}: {result.error_line()}")

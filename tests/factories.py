@@ -1,0 +1,37 @@
+"""Small builders for the objects most tests need (real borg repositories on disk)."""
+
+import os
+from pathlib import Path
+
+from repositories import borg
+from repositories.models import BackupPlan, PlanRepository, Repository
+
+
+def make_repository(path: Path, name: str = "main", encryption: str = "none", passphrase: str = "", init=True):
+    if encryption != "none" and not passphrase:
+        passphrase = f"pw-{name}-correct-horse"
+    repository = Repository.objects.create(name=name, location=str(path), encryption=encryption, passphrase=passphrase)
+    if init:
+        result = borg.init(repository)
+        assert result.ok, result.log_lines
+    return repository
+
+
+def make_plan(name: str, repositories, sources, **fields) -> BackupPlan:
+    plan = BackupPlan.objects.create(name=name, sources=[str(s) for s in sources], **fields)
+    for order, repository in enumerate(repositories):
+        PlanRepository.objects.create(plan=plan, repository=repository, order=order)
+    return plan
+
+
+def make_source_tree(root: Path, files: int = 5, size: int = 1000) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for index in range(files):
+        (root / f"file-{index:04d}.bin").write_bytes(os.urandom(size))
+    return root
+
+
+# A plan made slow by its own settings, not by a stand-in: zstd,22 on incompressible data
+# runs at a few MB/s here, so borg create takes seconds and reports progress meanwhile.
+SLOW_COMPRESSION = "zstd,22"
+SLOW_TREE = {"files": 100, "size": 400_000}
