@@ -3,4 +3,5 @@ from django.apps import AppConfig
 
 class PackagesAdminConfig(AppConfig):
     name = "packages_admin"
-    verbose_name = "System packages"
+    # The admin lists the app's models under this heading: Settings > System > Packages.
+    verbose_name = "System"

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import redirect
@@ -45,8 +46,29 @@ class SSHConnectionForm(SecretFieldsMixin, forms.ModelForm):
         fields = ["name", "host", "port", "username", "private_key", "known_hosts"]
 
 
+class SecretFieldsAdminMixin:
+    """The admin side of SecretFieldsMixin: shows the "remove the stored …" box that the form
+    adds for a secret that is set, and keeps form-only fields out of the model form's fields
+    (Django refuses to build a model form naming a non-editable model field or an unknown one)."""
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        for name in self.form.secret_fields:
+            if obj is not None and getattr(obj, name, "") and name in fields:
+                fields.insert(fields.index(name) + 1, f"clear_{name}")
+        return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if "fields" not in kwargs:
+            kwargs["fields"] = flatten_fieldsets(self.get_fieldsets(request, obj))
+        if kwargs["fields"] is not None:
+            form_only = {"exported_key", *(f"clear_{name}" for name in self.form.secret_fields)}
+            kwargs["fields"] = [name for name in kwargs["fields"] if name not in form_only]
+        return super().get_form(request, obj, change, **kwargs)
+
+
 @admin.register(SSHConnection)
-class SSHConnectionAdmin(admin.ModelAdmin):
+class SSHConnectionAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
     form = SSHConnectionForm
     list_display = ["name", "host", "port", "username", "key_set"]
     search_fields = ["name", "host"]
@@ -77,7 +99,7 @@ class RepositoryForm(SecretFieldsMixin, forms.ModelForm):
 
 
 @admin.register(Repository)
-class RepositoryAdmin(admin.ModelAdmin):
+class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
     form = RepositoryForm
     list_display = ["name", "location", "encryption", "source_connection", "passphrase_set", "last_backup"]
     list_select_related = ["source_connection"]
@@ -235,13 +257,14 @@ class BackupPlanAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .prefetch_related("repositories")
+            .prefetch_related("repository_links__repository")
             .annotate(last_status=Subquery(last.values("status")[:1]), last_run_id=Subquery(last.values("pk")[:1]))
         )
 
     @admin.display(description="repositories")
     def repository_list(self, obj):
-        return ", ".join(repository.name for repository in obj.repositories.all())
+        # In the order they are backed up (PlanRepository's ordering), not by name.
+        return ", ".join(link.repository.name for link in obj.repository_links.all())
 
     @admin.display(description="last run")
     def last_run(self, obj):

@@ -46,6 +46,9 @@ class BorgResult:
     log: BoundedText = field(default_factory=lambda: BoundedText(head=32 * 1024, tail=96 * 1024))
     recent: deque = field(default_factory=lambda: deque(maxlen=200))
     msgids: set[str] = field(default_factory=set)
+    # What ssh itself reported (its -E log file): kept apart from borg's output, where
+    # borg may exit on "connection closed" before it has relayed ssh's reason.
+    ssh_messages: list[str] = field(default_factory=list)
 
     def add_line(self, line: str) -> None:
         self.log.append(line + "\n")
@@ -67,10 +70,30 @@ class BorgResult:
             return {}
 
     def error_line(self) -> str:
-        for line in reversed(self.recent):
-            if line.strip():
-                return line.strip()
-        return f"borg exited with {self.exit_code}"
+        lines = [line.strip() for line in self.recent if line.strip()]
+        if not lines:
+            return f"borg exited with {self.exit_code}"
+        line = _one_line(lines[-1])
+        if self.msgids & {"ConnectionClosed", "ConnectionClosedWithHint"}:
+            # "Connection closed by remote host": the reason is what the remote side or ssh said.
+            remote = next((earlier for earlier in reversed(lines[:-1]) if "Remote: " in earlier), "")
+            reason = remote.split("Remote: ", 1)[1] if remote else ""
+            if not reason:
+                reason = next((m for m in reversed(self.ssh_messages) if "Permanently added" not in m), "")
+            if reason:
+                line = f"{line} (ssh: {reason})"
+        return line
+
+
+def _one_line(message: str) -> str:
+    """A log message as one line: borg's crash report is cut down to its exception."""
+    lines = message.splitlines()
+    if len(lines) <= 1:
+        return message
+    if "Traceback (most recent call last):" in lines[0]:
+        exception = next((line for line in lines[1:] if line.strip() and not line[0].isspace()), "")
+        return f"{lines[0].split('Traceback', 1)[0]}borg crashed: {exception or 'see the log'}"
+    return lines[0]
 
 
 def borg_base_dir() -> Path:
@@ -108,16 +131,19 @@ def connection_for_location(location: str) -> SSHConnection | None:
     return matches.order_by("id").first()
 
 
+SSH_LOG = "ssh.log"
+
+
 def ssh_command_options(connection: SSHConnection | None, workdir: Path) -> list[str]:
     """OpenSSH client options for a connection: its key, and host keys checked or pinned."""
-    options = ["-o", "BatchMode=yes", "-o", "ServerAliveInterval=30"]
+    options = ["-o", "BatchMode=yes", "-o", "ServerAliveInterval=30", "-E", str(workdir / SSH_LOG)]
     if connection is None:
         return options
     known_hosts_dir = Path(settings.DATA_DIR) / "ssh"
     known_hosts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if connection.known_hosts.strip():
         known_hosts = workdir / "known_hosts"
-        known_hosts.write_text(connection.known_hosts.strip() + "\n")
+        known_hosts.write_text(_unix_lines(connection.known_hosts))
         options += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes"]
     else:
         # Trust on first use, then pinned per connection.
@@ -125,9 +151,14 @@ def ssh_command_options(connection: SSHConnection | None, workdir: Path) -> list
         options += ["-o", f"UserKnownHostsFile={pinned}", "-o", "StrictHostKeyChecking=accept-new"]
     if connection.private_key:
         key = workdir / "ssh_key"
-        _write_private(key, connection.private_key.strip() + "\n")
+        _write_private(key, _unix_lines(connection.private_key))
         options += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
     return options
+
+
+def _unix_lines(text: str) -> str:
+    """Text pasted into a browser comes back with CR LF line ends, which ssh refuses in a key."""
+    return "\n".join(line.strip() for line in text.strip().splitlines()) + "\n"
 
 
 def _write_private(path: Path, content: str) -> None:
@@ -137,8 +168,11 @@ def _write_private(path: Path, content: str) -> None:
 
 
 @contextmanager
-def borg_environment(repository: Repository):
-    """The environment for a borg call on this repository, with its private temp files."""
+def borg_environment(repository: Repository, new_key: bool = False):
+    """The environment for a borg call on this repository, with its private temp files.
+
+    new_key: `borg init` of a keyfile mode writes its new key to BORG_KEY_FILE.
+    """
     with tempfile.TemporaryDirectory(prefix="borgui-") as tmp:
         workdir = Path(tmp)
         env = _base_environment()
@@ -146,11 +180,13 @@ def borg_environment(repository: Repository):
             env["BORG_PASSPHRASE"] = repository.passphrase
         else:
             env["BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK"] = "yes"
-        if Encryption(repository.encryption).uses_keyfile:
+        if Encryption(repository.encryption).uses_keyfile and (repository.exported_key or new_key):
             key_file = workdir / "borg_key"
             if repository.exported_key:
                 _write_private(key_file, repository.exported_key)
             # borg init writes the new key here too, so it never lands in a shared keys dir.
+            # Without a stored key borg says "No key file for repository …" (a BORG_KEY_FILE
+            # naming a missing file makes borg 1.2 crash with a traceback instead).
             env["BORG_KEY_FILE"] = str(key_file)
         if repository.is_remote:
             options = ssh_command_options(connection_for_location(repository.location), workdir)
@@ -228,11 +264,22 @@ def borg_argv(*args: str) -> list[str]:
 
 
 def run(repository: Repository, args: list[str], on_event: ProgressCallback | None = None, on_start=None) -> BorgResult:
-    with borg_environment(repository) as (env, _workdir):
+    with borg_environment(repository) as (env, workdir):
         process = BorgProcess(borg_argv(*args), env, on_event)
         if on_start is not None:
             on_start(process)
-        return process.run()
+        return _with_ssh_messages(process.run(), workdir)
+
+
+def _with_ssh_messages(result: BorgResult, workdir: Path) -> BorgResult:
+    """Add what ssh logged to its -E file to the result (and to the log users read)."""
+    log = workdir / SSH_LOG
+    if log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            if line.strip():
+                result.ssh_messages.append(line.strip())
+                result.log.append(f"ssh: {line.strip()}\n")
+    return result
 
 
 # --- operations ---------------------------------------------------------------------------
@@ -240,9 +287,9 @@ def run(repository: Repository, args: list[str], on_event: ProgressCallback | No
 
 def init(repository: Repository) -> BorgResult:
     """borg init; for keyfile modes the new key is exported and kept (encrypted) by borgui."""
-    with borg_environment(repository) as (env, workdir):
+    with borg_environment(repository, new_key=True) as (env, workdir):
         args = ["init", f"--encryption={repository.encryption}", "--", repository.location]
-        result = BorgProcess(borg_argv(*args), env).run()
+        result = _with_ssh_messages(BorgProcess(borg_argv(*args), env).run(), workdir)
         if result.ok and Encryption(repository.encryption).uses_keyfile:
             repository.exported_key = Path(env["BORG_KEY_FILE"]).read_text()
             repository.save(update_fields=["exported_key"])

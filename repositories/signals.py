@@ -15,12 +15,11 @@ def plan_deleted(sender, instance, **kwargs):
 
 
 def worker_started(sender, proc_name=None, **kwargs):
-    """Each worker process, at start: recover runs a dead worker left, and make sure the
-    every-minute recovery is scheduled."""
+    """Each worker process, at start: recover the runs a dead worker left behind. (The
+    every-minute recovery is a schedule made by a migration.)"""
     from django_q.tasks import async_task
 
     try:
-        scheduling.ensure_recovery_schedule()
         async_task("repositories.tasks.recover_runs", q_options={"group": "borgui:recover_runs"})
     except Exception:
         logger.exception("could not queue run recovery at worker start")

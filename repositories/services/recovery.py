@@ -3,9 +3,9 @@ the post steps it still owed — repository post chains of jobs whose pre chain 
 plan post chain, and the after-run steps (containers started again)."""
 
 import logging
-import os
 import socket
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
@@ -20,13 +20,13 @@ INTERRUPTED = "interrupted"
 
 
 def _pid_alive(pid: int) -> bool:
+    """Is the process running? A zombie (killed, not yet reaped by its parent) is not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    # The state follows the command name in parentheses, which may itself contain spaces.
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def _died_on_this_host(run: PlanRun) -> bool:
@@ -51,14 +51,19 @@ def expire_pending(max_age: float) -> int:
 
 def recover_run(run: PlanRun) -> bool:
     """Finish one dead run; False when another process recovered it first."""
+    log = RunLog()
+    log(f"run {run.pk} interrupted: its worker {run.worker or '(unknown)'} stopped; running its pending post steps")
+    earlier = run.log.rstrip("\n") + "\n" if run.log else ""
     taken = PlanRun.objects.filter(pk=run.pk, status=run.status, heartbeat=run.heartbeat).update(
-        status=Status.FAILURE, reason=INTERRUPTED, finished=timezone.now(), heartbeat=timezone.now()
+        status=Status.FAILURE,
+        reason=INTERRUPTED,
+        finished=timezone.now(),
+        heartbeat=timezone.now(),
+        log=earlier + log.value(),
     )
     if not taken:
         return False
     run.refresh_from_db()
-    log = RunLog()
-    log(f"run {run.pk} interrupted: its worker {run.worker or '(unknown)'} stopped; running its pending post steps")
     ctx = steps.StepContext(run=run, log=log, recovering=True)
     try:
         _finish_jobs(ctx, run)
@@ -70,7 +75,7 @@ def recover_run(run: PlanRun) -> bool:
             _guarded(log, registrant.after_run, ctx)
     finally:
         leases.release_all(run)
-        PlanRun.objects.filter(pk=run.pk).update(log=(run.log + "\n" + log.value()).lstrip("\n"))
+        PlanRun.objects.filter(pk=run.pk).update(log=earlier + log.value())
     return True
 
 

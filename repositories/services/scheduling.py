@@ -62,13 +62,3 @@ def rearm_missing() -> int:
             sync_schedule(plan)
             count += 1
     return count
-
-
-RECOVERY_SCHEDULE = "borgui:recover_runs"
-
-
-def ensure_recovery_schedule() -> None:
-    Schedule.objects.get_or_create(
-        name=RECOVERY_SCHEDULE,
-        defaults={"func": "repositories.tasks.recover_runs", "schedule_type": Schedule.MINUTES, "minutes": 1},
-    )

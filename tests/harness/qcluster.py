@@ -34,7 +34,9 @@ class QCluster:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        # SIGTERM to the cluster's main process only, as `docker stop` does: it stops its
+        # workers itself (SIGTERM to every process of the group leaves it hanging).
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:

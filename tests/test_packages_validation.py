@@ -1,0 +1,176 @@
+"""Package names (the one validator every entry point uses) and other small functions of the install."""
+
+import os
+import time
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from packages_admin.boundedlog import BoundedLog
+from packages_admin.services import apt_lists_age, is_satisfied
+from packages_admin.validators import parse_package_spec, validate_package_spec
+
+# Inputs that must never reach apt-get: options, shell syntax, paths, look-alikes, bad versions.
+# Shared by the command's and the admin form's tests.
+HOSTILE_NAMES = [
+    "-oAPT::Update::Pre-Invoke::=touch /tmp/x",
+    "-oAPT::Update::Pre-Invoke::=id",
+    "--help",
+    "-y",
+    "-",
+    "hello; rm -rf /",
+    "hello;id",
+    "$(id)",
+    "hello$(id)",
+    "`id`",
+    "hello|id",
+    "hello&&id",
+    "hello>x",
+    "'hello'",
+    "hello\\",
+    "*",
+    "HELLO",
+    "Hello",
+    "../x",
+    "./hello.deb",
+    "/usr/bin/x",
+    "a b",
+    " hello",
+    "hello\n",
+    "docker.io\tx",
+    "hello\u2028",
+    "",
+    "h",
+    "hello=",
+    "hello=abc",
+    "hello=~1",
+    "hello=1.0;id",
+    "hello=1 2",
+    "hello=1.0\n-oAPT::Update::Pre-Invoke::=id",
+    "hello:amd64",
+    "h\u0435llo",  # Cyrillic е
+    "\uff48\uff45\uff4c\uff4c\uff4f",  # full-width ｈｅｌｌｏ
+    "hello\u200b",  # zero-width space
+    "a" * 201,
+    "hello\x00",
+]
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("hello", ("hello", None)),
+        ("docker.io", ("docker.io", None)),
+        ("libstdc++6", ("libstdc++6", None)),
+        ("g++", ("g++", None)),
+        ("0ad", ("0ad", None)),
+        ("hello=2.10-3", ("hello", "2.10-3")),
+        ("docker.io=20.10.24+dfsg1-1+b3", ("docker.io", "20.10.24+dfsg1-1+b3")),
+        ("tzdata=2024a-0+deb12u1~rc1", ("tzdata", "2024a-0+deb12u1~rc1")),
+        ("python3=3.11.2-1+b1", ("python3", "3.11.2-1+b1")),
+        ("foo=1:2.3-4", ("foo", "1:2.3-4")),
+    ],
+)
+def test_debian_names_and_versions_pass(spec, expected):
+    assert parse_package_spec(spec) == expected
+    validate_package_spec(spec)
+
+
+def test_at_least_twenty_hostile_names_are_tested():
+    assert len(HOSTILE_NAMES) >= 20
+    assert len(set(HOSTILE_NAMES)) == len(HOSTILE_NAMES)
+
+
+@pytest.mark.parametrize("spec", HOSTILE_NAMES)
+def test_hostile_names_are_refused_with_one_line(spec):
+    with pytest.raises(ValidationError) as caught:
+        validate_package_spec(spec)
+    (message,) = caught.value.messages
+    assert "\n" not in message and "\r" not in message and "\x00" not in message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ("", "the package name is empty"),
+        ("-oAPT::Update::Pre-Invoke::=touch /tmp/x", "options (starting with -) are not allowed"),
+        ("hello; rm -rf /", "spaces, line breaks and control characters are not allowed"),
+        ("hello;id", "';' is not allowed"),
+        ("$(id)", "'$' is not allowed"),
+        ("HELLO", "package names are lower case (did you mean 'hello'?)"),
+        ("../x", "paths are not allowed"),
+        ("hello=", "the version after '=' is empty"),
+        ("hello=abc", "'abc' is not a Debian version"),
+        ("h\u0435llo", "(U+0435) is not an ASCII character"),
+        ("h", "use lower-case letters, digits and + . -"),
+        ("hello\n", "'hello\\n' is not a package name"),
+    ],
+)
+def test_the_message_names_the_problem(spec, says):
+    with pytest.raises(ValidationError) as caught:
+        validate_package_spec(spec)
+    assert says in caught.value.messages[0]
+
+
+def test_bounded_log_keeps_head_and_tail_and_marks_the_gap():
+    log = BoundedLog(head=10, tail=20)
+    log.write("HEAD-12345")
+    for i in range(1000):
+        log.write(f"line {i}\n")
+    text = log.text()
+    assert text.startswith("HEAD-12345\n[… ")
+    assert text.endswith("line 998\nline 999\n")
+    kept = text.split("characters elided …]\n", 1)[1]
+    assert len(kept) == 20
+    total = 10 + sum(len(f"line {i}\n") for i in range(1000))
+    assert f"[… {total - 30} characters elided …]" in text
+
+
+def test_bounded_log_memory_stays_bounded():
+    log = BoundedLog(head=100, tail=100)
+    for _ in range(10_000):
+        log.write("x" * 1000)
+    assert len(log._head) + len(log._tail) <= 100 + 2 * 100 + 1000
+    assert len(log.text()) < 300
+
+
+def test_short_log_is_kept_whole():
+    log = BoundedLog("first\n", head=100, tail=100)
+    log.write("second\n")
+    assert log.text() == "first\nsecond\n"
+
+
+@pytest.mark.parametrize(
+    "spec, installed, satisfied",
+    [
+        ("hello", "2.10-3", True),
+        ("hello", None, False),
+        ("hello=2.10-3", "2.10-3", True),
+        ("hello=2.10-3", "2.10-2", False),
+    ],
+)
+def test_a_pinned_version_counts_as_installed_only_at_that_version(spec, installed, satisfied):
+    assert is_satisfied(spec, installed) is satisfied
+
+
+def test_apt_lists_age_is_the_last_update_not_the_mirror_date(tmp_path):
+    lists = tmp_path / "lists"
+    (lists / "partial").mkdir(parents=True)
+    (lists / "lock").touch()
+    assert apt_lists_age(lists) is None  # nothing but the lock: no lists at all
+
+    published = time.time() - 30 * 86400  # apt stamps list files with the mirror's date
+    index = lists / "deb.debian.org_debian_dists_bookworm_InRelease"
+    index.touch()
+    os.utime(index, (published, published))
+    an_hour_ago = time.time() - 3600
+    os.utime(lists, (an_hour_ago, an_hour_ago))
+    os.utime(lists / "partial", (an_hour_ago, an_hour_ago))
+    assert timedelta(minutes=59) < apt_lists_age(lists) < timedelta(minutes=61)
+
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(lists, (two_days_ago, two_days_ago))
+    os.utime(lists / "partial", (two_days_ago, two_days_ago))
+    assert apt_lists_age(lists) > timedelta(days=1)
