@@ -99,6 +99,9 @@ class Repository(models.Model):
     )
     pre_backup_script = models.TextField(blank=True, help_text="Legacy inline hook: runs before each backup.")
     post_backup_script = models.TextField(blank=True, help_text="Legacy inline hook: runs after each backup.")
+    # Inline hooks follow the review rule of library scripts (SPEC §5).
+    pre_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
+    post_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -116,6 +119,24 @@ class Repository(models.Model):
     @property
     def is_remote(self) -> bool:
         return self.location.startswith("ssh://")
+
+    def inline_hook_approved(self, hook_type: str) -> bool:
+        from hooks.models import body_hash
+
+        body, approved = self._inline(hook_type)
+        return bool(body) and approved == body_hash(body)
+
+    def approve_inline_hooks(self) -> None:
+        """Approve the current inline bodies (the approver saw them)."""
+        from hooks.models import body_hash
+
+        self.pre_backup_approved_hash = body_hash(self.pre_backup_script) if self.pre_backup_script else ""
+        self.post_backup_approved_hash = body_hash(self.post_backup_script) if self.post_backup_script else ""
+
+    def _inline(self, hook_type: str) -> tuple[str, str]:
+        if hook_type == "pre-backup":
+            return self.pre_backup_script, self.pre_backup_approved_hash
+        return self.post_backup_script, self.post_backup_approved_hash
 
 
 class OnRepositoryFailure(models.TextChoices):
