@@ -47,6 +47,14 @@ class Script(models.Model):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        # Any change to the body clears the approval: it was for other code.
+        if self.approved_hash and self.approved_hash != self.content_hash:
+            self.approved_hash, self.approved_by, self.approved_at = "", "", None
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "approved_hash", "approved_by", "approved_at"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self):
         return reverse("admin:hooks_script_change", args=[self.pk])
 
@@ -67,14 +75,6 @@ class Script(models.Model):
     def revoke(self) -> None:
         self.approved_hash, self.approved_by, self.approved_at = "", "", None
         self.save(update_fields=["approved_hash", "approved_by", "approved_at"])
-
-    def save(self, *args, **kwargs):
-        # Any change to the body clears the approval: it was for other code.
-        if self.approved_hash and self.approved_hash != self.content_hash:
-            self.approved_hash, self.approved_by, self.approved_at = "", "", None
-            if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], "approved_hash", "approved_by", "approved_at"}
-        super().save(*args, **kwargs)
 
 
 class ScriptApproval(models.Model):
