@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('repositories', '0003_repository_post_backup_approved_hash_and_more'),
+        ('repositories', '0003_inline_hook_approval'),
     ]
 
     operations = [

@@ -1,0 +1,288 @@
+"""Running hooks in a backup: the hook engine behind the pipeline's hook points.
+
+Each hook run is recorded as a ScriptExecution before it starts and completed after, so
+the run page lists every hook in order with its output.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from hooks.models import ExecutionState, ExecutionTarget, HookAttachment, HookType, RunOn, Script, ScriptExecution
+from hooks.parameters import Declared, resolve_values
+from hooks.services import chains
+from hooks.services.environment import (
+    HookContext,
+    PlanInfo,
+    RepositoryInfo,
+    SourceHost,
+    build_hook_environment,
+    build_remote_environment,
+)
+from hooks.services.runner import ScriptResult, SSHTarget, run_script, run_script_over_ssh
+from repositories.services.steps import ChainOutcome, NoSteps, StepContext
+from repositories.status import Status
+
+
+@dataclass
+class Hook:
+    """One hook ready to run: a library script through an attachment, or an inline hook."""
+
+    name: str
+    body: str
+    timeout: int
+    target: str = ExecutionTarget.LOCAL
+    approved: bool = True
+    on_failure: str = "fail"
+    run_on: str = RunOn.ALWAYS
+    values: dict[str, str] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    script: Script | None = None
+    attachment: HookAttachment | None = None
+    legacy_inline: bool = False
+
+
+def declared_parameters(script: Script) -> list[Declared]:
+    return [Declared(p.name, p.default, p.required, p.secret) for p in script.parameters.all()]
+
+
+def hook_for_attachment(attachment: HookAttachment) -> Hook:
+    script = attachment.script
+    declared = declared_parameters(script)
+    values, missing = resolve_values(declared, attachment.values())
+    secret_names = {p.name for p in declared if p.secret}
+    return Hook(
+        name=script.name,
+        body=script.body,
+        timeout=attachment.effective_timeout,
+        target=script.execution_target,
+        approved=script.is_approved,
+        on_failure=attachment.effective_on_failure,
+        run_on=attachment.effective_run_on,
+        values=values,
+        secrets=[values[name] for name in secret_names if values.get(name)],
+        missing=missing,
+        script=script,
+        attachment=attachment,
+    )
+
+
+def hook_for_inline(repository, hook_type: str) -> Hook | None:
+    body = repository.pre_backup_script if hook_type == HookType.PRE_BACKUP else repository.post_backup_script
+    if not body.strip():
+        return None
+    field_name = "pre_backup_script" if hook_type == HookType.PRE_BACKUP else "post_backup_script"
+    return Hook(
+        name=f"{field_name} of {repository.name}",
+        body=body,
+        timeout=settings.BORGUI_INLINE_HOOK_TIMEOUT,
+        approved=repository.inline_hook_approved(hook_type),
+        on_failure="fail" if hook_type == HookType.PRE_BACKUP else "continue",
+        legacy_inline=True,
+    )
+
+
+def attachments_of(owner, hook_type: str) -> list[HookAttachment]:
+    attachments = owner.hook_attachments.filter(hook_type=hook_type).select_related("script")
+    return chains.in_order(attachments.prefetch_related("script__parameters"))
+
+
+def repository_hooks(repository, hook_type: str) -> list[Hook]:
+    """A repository's library hooks; its inline hook only when it has none of that type."""
+    hooks = [hook_for_attachment(a) for a in attachments_of(repository, hook_type)]
+    if not hooks:
+        inline = hook_for_inline(repository, hook_type)
+        if inline is not None:
+            hooks.append(inline)
+    return hooks
+
+
+# --- running one hook --------------------------------------------------------------------
+
+
+def _refusal(hook: Hook, source_connection) -> str:
+    if not hook.approved:
+        return f"script {hook.name} is not approved"
+    if hook.missing:
+        return f"script {hook.name}: missing required parameter {', '.join(hook.missing)}"
+    if hook.target == ExecutionTarget.SOURCE and source_connection is None:
+        return f"script {hook.name} runs on the source host, but no source connection is set"
+    return ""
+
+
+def execute_hook(
+    hook: Hook,
+    context: HookContext,
+    source_connection=None,
+    record: dict | None = None,
+    extra_secrets: list[str] | None = None,
+) -> ScriptExecution:
+    """Run one hook (refusing unapproved code) and record it."""
+    execution = ScriptExecution.objects.create(
+        script=hook.script,
+        script_name=hook.name,
+        attachment=hook.attachment,
+        hook_type=(record or {}).pop("hook_type", context.hook_type),
+        state=ExecutionState.RUNNING,
+        started=timezone.now(),
+        **(record or {}),
+    )
+    refusal = _refusal(hook, source_connection)
+    if refusal:
+        result = ScriptResult(
+            exit_code=None, signal=None, timed_out=False, duration=0.0, stdout="", stderr="", error=refusal
+        )
+    else:
+        result = _run(hook, context, source_connection, [*hook.secrets, *(extra_secrets or [])])
+    return complete_execution(execution, result)
+
+
+def _run(hook: Hook, context: HookContext, source_connection, secrets: list[str]) -> ScriptResult:
+    if hook.target == ExecutionTarget.SOURCE:
+        known_hosts_dir = Path(settings.DATA_DIR) / "ssh"
+        known_hosts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = SSHTarget(
+            host=source_connection.host,
+            port=source_connection.port,
+            username=source_connection.username,
+            private_key=source_connection.private_key,
+            known_hosts=source_connection.known_hosts,
+        )
+        return run_script_over_ssh(
+            hook.body,
+            build_remote_environment(context, hook.values),
+            hook.timeout,
+            target,
+            secrets=secrets,
+            known_hosts_file=str(known_hosts_dir / f"known_hosts.{source_connection.pk}"),
+        )
+    env = build_hook_environment(os.environ, context, hook.values)
+    return run_script(hook.body, env, hook.timeout, secrets=secrets)
+
+
+def complete_execution(execution: ScriptExecution, result: ScriptResult) -> ScriptExecution:
+    execution.exit_code = result.exit_code
+    execution.signal = result.signal
+    execution.timed_out = result.timed_out
+    execution.error = result.error[:500]
+    execution.duration = result.duration
+    execution.stdout, execution.stderr = result.stdout, result.stderr
+    execution.state, execution.finished = ExecutionState.DONE, timezone.now()
+    execution.save()
+    return execution
+
+
+# --- the hook points of a plan run -------------------------------------------------------
+
+
+def _source_host(connection) -> SourceHost | None:
+    if connection is None:
+        return None
+    return SourceHost(connection.host, connection.port, connection.username)
+
+
+def _repository_info(repository) -> RepositoryInfo:
+    return RepositoryInfo(repository.pk, repository.name, repository.location)
+
+
+class HookSteps(NoSteps):
+    """Plan and repository hook chains (SPEC §3 steps 1, 2a, 2d, 3)."""
+
+    # --- contexts ---
+
+    def _plan_context(self, ctx: StepContext, hook_type: str, status: Status | None = None):
+        run, plan = ctx.run, ctx.run.plan
+        repositories = plan.ordered_repositories()
+        only = repositories[0] if len(repositories) == 1 else None
+        connection = plan.source_connection or (only.source_connection if only else None)
+        context = HookContext(
+            hook_type=hook_type,
+            backup_status=status.backup_status if status is not None else None,
+            repository=_repository_info(only) if only else None,
+            job_id=run.pk,
+            source=_source_host(connection),
+            plan=PlanInfo(plan.pk, plan.name, run.pk),
+        )
+        secrets = [only.passphrase] if only and only.passphrase else []
+        return context, connection, secrets
+
+    def _job_context(self, ctx: StepContext, job, hook_type: str, hook: Hook, status: Status | None = None):
+        repository = job.repository
+        connection = repository.source_connection or ctx.run.plan.source_connection
+        context = HookContext(
+            hook_type=hook_type,
+            backup_status=status.backup_status if status is not None else None,
+            repository=_repository_info(repository),
+            job_id=job.pk,
+            source=_source_host(connection),
+            legacy_inline=hook.legacy_inline,
+        )
+        secrets = [repository.passphrase] if repository.passphrase else []
+        return context, connection, secrets
+
+    # --- running chains ---
+
+    def _run_one(self, ctx, hook, context, connection, secrets, job=None) -> ScriptExecution:
+        record = {"run": ctx.run, "job": job}
+        execution = execute_hook(hook, context, connection, record=record, extra_secrets=secrets)
+        where = f"{job.repository.name} " if job is not None else "plan "
+        ctx.log(f"{where}{context.hook_type} hook {hook.name}: {execution.outcome} ({execution.duration or 0:.2f} s)")
+        if execution.error:
+            ctx.log(f"{where}{context.hook_type} hook {hook.name}: {execution.error}")
+        return execution
+
+    def _pre_chain(self, ctx, hooks: list[Hook], context_for) -> ChainOutcome:
+        def results():
+            for hook in hooks:
+                context, connection, secrets = context_for(hook)
+                execution = self._run_one(ctx, hook, context, connection, secrets, job=ctx.notes.get("job"))
+                yield execution.succeeded, hook.on_failure
+
+        outcome, _ran = chains.pre_chain_outcome(results())
+        return outcome
+
+    def _post_chain(self, ctx, hooks: list[Hook], status: Status, context_for) -> Status:
+        # Filtered against the status when the chain starts; every matching hook runs.
+        failed = []
+        for hook in hooks:
+            if hook.attachment is not None and not RunOn(hook.run_on).matches(status.value):
+                continue
+            context, connection, secrets = context_for(hook)
+            execution = self._run_one(ctx, hook, context, connection, secrets, job=ctx.notes.get("job"))
+            if not execution.succeeded:
+                failed.append(hook.on_failure)
+        return chains.post_chain_status(status, failed)
+
+    # --- the hook points ---
+
+    def plan_pre(self, ctx: StepContext) -> ChainOutcome:
+        hooks = [hook_for_attachment(a) for a in attachments_of(ctx.run.plan, HookType.PRE_BACKUP)]
+        ctx.notes["job"] = None
+        return self._pre_chain(ctx, hooks, lambda hook: self._plan_context(ctx, HookType.PRE_BACKUP))
+
+    def repository_pre(self, ctx: StepContext, job) -> ChainOutcome:
+        hooks = repository_hooks(job.repository, HookType.PRE_BACKUP)
+        ctx.notes["job"] = job
+        try:
+            return self._pre_chain(ctx, hooks, lambda hook: self._job_context(ctx, job, HookType.PRE_BACKUP, hook))
+        finally:
+            ctx.notes["job"] = None
+
+    def repository_post(self, ctx: StepContext, job, status: Status) -> Status:
+        hooks = repository_hooks(job.repository, HookType.POST_BACKUP)
+        ctx.notes["job"] = job
+        try:
+            return self._post_chain(
+                ctx, hooks, status, lambda hook: self._job_context(ctx, job, HookType.POST_BACKUP, hook, status)
+            )
+        finally:
+            ctx.notes["job"] = None
+
+    def plan_post(self, ctx: StepContext, status: Status) -> Status:
+        hooks = [hook_for_attachment(a) for a in attachments_of(ctx.run.plan, HookType.POST_BACKUP)]
+        ctx.notes["job"] = None
+        return self._post_chain(ctx, hooks, status, lambda hook: self._plan_context(ctx, HookType.POST_BACKUP, status))

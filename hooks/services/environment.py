@@ -1,0 +1,92 @@
+"""The environment of a hook process (SPEC §4), as pure functions.
+
+A hook gets borgui's own environment (DOCKER_HOST, PATH, proxies and user-set variables
+pass through) minus borgui's secrets and every inherited BORG_UI_* variable, plus its
+parameters, plus exactly the BORG_UI_* variables that apply. Variables that do not apply
+are absent, not empty.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_STRIPPED_PREFIXES = ("BORG_UI_", "BORGUI_", "SECRET_KEY", "DATABASE_URL", "DJANGO_SUPERUSER_", "BORG_PASSPHRASE")
+_STRIPPED_EXACT = {"BORG_PASSCOMMAND", "BORG_KEY_FILE"}
+
+
+@dataclass(frozen=True)
+class RepositoryInfo:
+    id: int
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class SourceHost:
+    host: str
+    port: int
+    username: str
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    id: int
+    name: str
+    run_id: int
+
+
+@dataclass(frozen=True)
+class HookContext:
+    """Everything that decides the BORG_UI_* set of one hook run."""
+
+    hook_type: str  # pre-backup | post-backup
+    backup_status: str | None = None  # post-backup only: success | failure | warning
+    repository: RepositoryInfo | None = None
+    job_id: int | None = None
+    source: SourceHost | None = None
+    plan: PlanInfo | None = None
+    legacy_inline: bool = False  # inline repository hooks name the source host BORG_UI_SOURCE_*
+
+
+def inherited_environment(process_env: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name: value
+        for name, value in process_env.items()
+        if not name.startswith(_STRIPPED_PREFIXES) and name not in _STRIPPED_EXACT
+    }
+
+
+def injected_variables(context: HookContext) -> dict[str, str]:
+    variables = {"BORG_UI_HOOK_TYPE": context.hook_type}
+    if context.hook_type == "post-backup" and context.backup_status:
+        variables["BORG_UI_BACKUP_STATUS"] = "warning" if context.backup_status == "skipped" else context.backup_status
+    if context.repository is not None:
+        variables["BORG_UI_REPOSITORY_ID"] = str(context.repository.id)
+        variables["BORG_UI_REPOSITORY_NAME"] = context.repository.name
+        variables["BORG_UI_REPOSITORY_PATH"] = context.repository.path
+    if context.job_id is not None:
+        variables["BORG_UI_JOB_ID"] = str(context.job_id)
+    if context.plan is not None:
+        variables["BORG_UI_PLAN_ID"] = str(context.plan.id)
+        variables["BORG_UI_PLAN_NAME"] = context.plan.name
+        variables["BORG_UI_PLAN_RUN_ID"] = str(context.plan.run_id)
+    if context.source is not None:
+        prefix = "BORG_UI_SOURCE_" if context.legacy_inline else "BORG_UI_REMOTE_"
+        variables[prefix + "HOST"] = context.source.host
+        variables[prefix + "PORT"] = str(context.source.port)
+        variables[prefix + "USERNAME"] = context.source.username
+    return variables
+
+
+def build_hook_environment(
+    process_env: Mapping[str, str], context: HookContext, parameters: Mapping[str, str]
+) -> dict[str, str]:
+    """The complete environment of a local hook process."""
+    env = inherited_environment(process_env)
+    env.update(parameters)
+    env.update(injected_variables(context))
+    return env
+
+
+def build_remote_environment(context: HookContext, parameters: Mapping[str, str]) -> dict[str, str]:
+    """A hook on the source host gets only its parameters and the BORG_UI_* set."""
+    return {**parameters, **injected_variables(context)}
