@@ -267,6 +267,17 @@ class ScriptExecution(models.Model):
         return self.state == ExecutionState.DONE and self.exit_code == 0 and not self.timed_out and not self.error
 
     @property
+    def cli_exit_code(self) -> int:
+        """As `test_script` exits: the script's code; 124 timeout, 125 not run, 128+N signal N."""
+        from hooks.services.runner import ScriptResult
+
+        result = ScriptResult(
+            exit_code=self.exit_code, signal=self.signal, timed_out=self.timed_out, duration=0.0,
+            stdout="", stderr="", error=self.error,
+        )  # fmt: skip
+        return result.cli_exit_code
+
+    @property
     def outcome(self) -> str:
         if self.state != ExecutionState.DONE:
             return self.state

@@ -120,17 +120,23 @@ def execute_hook(
     source_connection=None,
     record: dict | None = None,
     extra_secrets: list[str] | None = None,
+    execution: ScriptExecution | None = None,
 ) -> ScriptExecution:
-    """Run one hook (refusing unapproved code) and record it."""
-    execution = ScriptExecution.objects.create(
-        script=hook.script,
-        script_name=hook.name,
-        attachment=hook.attachment,
-        hook_type=(record or {}).pop("hook_type", context.hook_type),
-        state=ExecutionState.RUNNING,
-        started=timezone.now(),
-        **(record or {}),
-    )
+    """Run one hook (refusing unapproved code) and record it: in ``execution`` when given
+    (a queued script test), else in a new row with the ``record`` fields."""
+    if execution is None:
+        execution = ScriptExecution.objects.create(
+            script=hook.script,
+            script_name=hook.name,
+            attachment=hook.attachment,
+            hook_type=context.hook_type,
+            state=ExecutionState.RUNNING,
+            started=timezone.now(),
+            **(record or {}),
+        )
+    else:
+        execution.state, execution.started = ExecutionState.RUNNING, timezone.now()
+        execution.save(update_fields=["state", "started"])
     refusal = _refusal(hook, source_connection)
     if refusal:
         result = ScriptResult(

@@ -1,0 +1,96 @@
+"""Script tests (SPEC §6): run a script as a hook would, outside a backup.
+
+Needs the test permission, not approval: testing is how a reviewer sees what it does.
+Recorded as a ScriptExecution of type `test`, queued on django-q2 from the admin and run
+in the foreground by `manage.py test_script`.
+"""
+
+import json
+
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from hooks.models import ExecutionState, HookType, Script, ScriptExecution
+from hooks.parameters import resolve_values
+from hooks.services.engine import Hook, complete_execution, declared_parameters, execute_hook
+from hooks.services.environment import HookContext, RepositoryInfo, SourceHost
+from hooks.services.runner import ScriptResult
+
+TASK = "hooks.tasks.run_script_test"
+BACKUP_STATUSES = ("success", "failure", "warning")
+
+
+class TestRequestError(ValueError):
+    """The test cannot be run as asked; the message is one line for the user."""
+
+
+def create_test(
+    script: Script,
+    requested_by: str,
+    repository=None,
+    hook_type: str = HookType.PRE_BACKUP,
+    backup_status: str = "success",
+    parameters: dict[str, str] | None = None,
+) -> ScriptExecution:
+    if hook_type not in HookType.values:
+        raise TestRequestError(f"hook type must be one of {', '.join(HookType.values)}")
+    if backup_status not in BACKUP_STATUSES:
+        raise TestRequestError(f"backup status must be one of {', '.join(BACKUP_STATUSES)}")
+    declared = {p.name for p in script.parameters.all()}
+    unknown = sorted(set(parameters or {}) - declared)
+    if unknown:
+        raise TestRequestError(f"{', '.join(unknown)}: not a parameter of script {script.name}")
+    return ScriptExecution.objects.create(
+        script=script,
+        script_name=script.name,
+        hook_type="test",
+        test_repository=repository,
+        test_hook_type=hook_type,
+        test_backup_status=backup_status if hook_type == HookType.POST_BACKUP else "",
+        test_parameters=json.dumps(parameters or {}),
+        requested_by=requested_by,
+    )
+
+
+def queue_test(execution: ScriptExecution) -> None:
+    async_task(TASK, execution.pk, q_options={"group": f"script-test:{execution.script_id}"})
+
+
+def _context(execution: ScriptExecution) -> tuple[HookContext, object]:
+    repository = execution.test_repository
+    connection = repository.source_connection if repository else None
+    context = HookContext(
+        hook_type=execution.test_hook_type,
+        backup_status=execution.test_backup_status or None,
+        repository=RepositoryInfo(repository.pk, repository.name, repository.location) if repository else None,
+        source=SourceHost(connection.host, connection.port, connection.username) if connection else None,
+    )
+    return context, connection
+
+
+def run_test(execution: ScriptExecution) -> ScriptExecution:
+    """Run a recorded test now (in this process)."""
+    script = execution.script
+    if script is None:
+        execution.state, execution.started = ExecutionState.RUNNING, timezone.now()
+        return complete_execution(execution, _not_run("the script was deleted"))
+    declared = declared_parameters(script)
+    values, missing = resolve_values(declared, json.loads(execution.test_parameters or "{}"))
+    secret_names = {p.name for p in declared if p.secret}
+    hook = Hook(
+        name=script.name,
+        body=script.body,
+        timeout=script.timeout,
+        target=script.execution_target,
+        approved=True,  # a test needs the test permission, not approval
+        values=values,
+        secrets=[values[n] for n in secret_names if values.get(n)],
+        missing=missing,
+        script=script,
+    )
+    context, connection = _context(execution)
+    return execute_hook(hook, context, connection, execution=execution)
+
+
+def _not_run(reason: str) -> ScriptResult:
+    return ScriptResult(exit_code=None, signal=None, timed_out=False, duration=0.0, stdout="", stderr="", error=reason)
