@@ -3,6 +3,13 @@
 from django import forms
 
 
+class SecretTextarea(forms.Textarea):
+    """A textarea that never shows a value, not even the one just typed into a bounced form."""
+
+    def get_context(self, name, value, attrs):
+        return super().get_context(name, None, attrs)
+
+
 class SecretFieldsMixin:
     """Secret model fields that are never rendered back (SPEC §5).
 
@@ -21,7 +28,7 @@ class SecretFieldsMixin:
             field = self.fields[name]
             multiline = name in ("private_key", "exported_key")
             field.widget = (
-                forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "placeholder": "(hidden)"})
+                SecretTextarea(attrs={"rows": 4, "autocomplete": "off", "placeholder": "(hidden)"})
                 if multiline
                 else forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
             )

@@ -53,7 +53,7 @@ if env_bool("BORGUI_HTTPS", False):
 X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "django.contrib.admin.apps.SimpleAdminConfig",  # admin modules load with the URLs, not in commands
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
