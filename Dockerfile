@@ -15,7 +15,8 @@ RUN apt-get update \
 # The app user may run apt-get (Settings > System > Packages) and nothing else as root.
 RUN groupadd --system borgui \
     && useradd --system --gid borgui --home-dir /data --shell /usr/sbin/nologin borgui \
-    && echo 'borgui ALL=(root) NOPASSWD: /usr/bin/apt-get' > /etc/sudoers.d/borgui-apt \
+    && printf '%s\n' 'Defaults:borgui env_keep += "DEBIAN_FRONTEND"' \
+        'borgui ALL=(root) NOPASSWD: /usr/bin/apt-get' > /etc/sudoers.d/borgui-apt \
     && chmod 0440 /etc/sudoers.d/borgui-apt \
     && mkdir -p /data /local/db-dumps \
     && chown borgui:borgui /data /local/db-dumps

@@ -19,11 +19,12 @@ prepare() {
     "$PYTHON" -m borgui.keys
     "$PYTHON" manage.py migrate --noinput
     "$PYTHON" manage.py ensure_admin
-    # Packages installed from the admin are gone in a recreated container: bring them back.
-    # A failed reinstall is reported but does not keep borgui from starting.
-    if "$PYTHON" manage.py help install_packages >/dev/null 2>&1; then
-        "$PYTHON" manage.py install_packages --missing || echo "entrypoint: reinstalling packages failed (see above)" >&2
-    fi
+}
+
+# Packages installed from the admin are gone in a recreated container: bring them back
+# where hooks run (the worker). A failed reinstall is reported but does not stop the start.
+reinstall_packages() {
+    "$PYTHON" manage.py install_packages --missing || echo "entrypoint: reinstalling packages failed (see above)" >&2
 }
 
 web() {
@@ -74,7 +75,10 @@ mode=${1:-all}
 case "$mode" in
     all|web|worker)
         prepare
-        echo "borgui: starting $mode on $BIND"
+        if [ "$mode" != web ]; then
+            reinstall_packages
+        fi
+        echo "borgui: starting $mode"
         "$mode"
         ;;
     prepare)
