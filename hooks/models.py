@@ -110,11 +110,14 @@ class ScriptParameter(models.Model):
     def clean(self):
         if self.required and self.default:
             raise ValidationError({"default": "A required parameter has no default: the attachment must give it."})
+        if self.secret and self.default:
+            # Defaults are stored in clear; a secret belongs in the (encrypted) attachment values.
+            raise ValidationError({"default": "A secret parameter has no default: set its value on each attachment."})
 
 
 class HookType(models.TextChoices):
-    PRE_BACKUP = "pre-backup"
-    POST_BACKUP = "post-backup"
+    PRE_BACKUP = "pre-backup", "pre-backup"
+    POST_BACKUP = "post-backup", "post-backup"
 
 
 class OnFailure(models.TextChoices):

@@ -9,6 +9,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from borgui.forms import LinesField, SecretFieldsMixin
+from hooks.admin import PlanHookAttachmentInline, PlanRunHookExecutionInline, RepositoryHookAttachmentInline
+from hooks.forms import INLINE_HOOK_FIELDS, InlineHookFieldsMixin, approve_inline_hooks_on_save
 from repositories import borg
 from repositories.models import (
     BackupPlan,
@@ -19,7 +21,7 @@ from repositories.models import (
     SSHConnection,
 )
 from repositories.services import pipeline, runs
-from repositories.services.retention import retention_conflicts
+from repositories.services.retention import plan_repository_problems
 from repositories.status import Status
 
 STATUS_COLOURS = {
@@ -53,10 +55,24 @@ class SecretFieldsAdminMixin:
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
+        if obj is not None and not self.has_change_permission(request, obj):
+            # A read-only page would display the decrypted value: show only set / not set.
+            hidden = {*self.form.secret_fields, *(f"clear_{name}" for name in self.form.secret_fields)}
+            return [name for name in fields if name not in hidden] + ["secrets_state"]
         for name in self.form.secret_fields:
             if obj is not None and getattr(obj, name, "") and name in fields:
                 fields.insert(fields.index(name) + 1, f"clear_{name}")
         return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "secrets_state"]
+
+    @admin.display(description="secrets")
+    def secrets_state(self, obj):
+        return "; ".join(
+            f"{obj._meta.get_field(name).verbose_name}: {'set' if getattr(obj, name, '') else 'not set'}"
+            for name in self.form.secret_fields
+        )
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if "fields" not in kwargs:
@@ -78,7 +94,7 @@ class SSHConnectionAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
         return bool(obj.private_key)
 
 
-class RepositoryForm(SecretFieldsMixin, forms.ModelForm):
+class RepositoryForm(InlineHookFieldsMixin, SecretFieldsMixin, forms.ModelForm):
     secret_fields = ("passphrase", "exported_key")
     exported_key = forms.CharField(
         required=False,
@@ -88,7 +104,7 @@ class RepositoryForm(SecretFieldsMixin, forms.ModelForm):
 
     class Meta:
         model = Repository
-        fields = ["name", "location", "encryption", "passphrase", "source_connection"]
+        fields = ["name", "location", "encryption", "passphrase", "source_connection", *INLINE_HOOK_FIELDS]
 
     def save(self, commit=True):
         repository = super().save(commit=False)
@@ -104,6 +120,7 @@ class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
     list_display = ["name", "location", "encryption", "source_connection", "passphrase_set", "last_backup"]
     list_select_related = ["source_connection"]
     search_fields = ["name", "location"]
+    inlines = [RepositoryHookAttachmentInline]
     actions = ["initialise", "import_existing", "check_repository", "list_archives", "break_lock"]
 
     def get_queryset(self, request):
@@ -189,6 +206,10 @@ class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
     def has_break_lock_permission(self, request):
         return request.user.has_perm("repositories.break_lock")
 
+    def save_model(self, request, obj, form, change):
+        approve_inline_hooks_on_save(request, obj)  # a reviewer's save approves the inline hooks
+        super().save_model(request, obj, form, change)
+
 
 def _active_holder(repository):
     from repositories.services.leases import holder
@@ -224,11 +245,9 @@ class PlanRepositoryFormSet(forms.BaseInlineFormSet):
             for form in self.forms
             if form.cleaned_data.get("repository") and not form.cleaned_data.get("DELETE")
         ]
-        if not repositories:
-            raise ValidationError("Add at least one repository.")
-        problems = retention_conflicts(self.instance, repositories)
+        problems = plan_repository_problems(self.instance, repositories)
         if problems:
-            raise ValidationError(f"Retention refused: {problems[0]}")
+            raise ValidationError(problems[0])
 
 
 PlanRepositoryInline.formset = PlanRepositoryFormSet
@@ -237,7 +256,7 @@ PlanRepositoryInline.formset = PlanRepositoryFormSet
 @admin.register(BackupPlan)
 class BackupPlanAdmin(admin.ModelAdmin):
     form = BackupPlanForm
-    inlines = [PlanRepositoryInline]
+    inlines = [PlanRepositoryInline, PlanHookAttachmentInline]
     list_display = ["name", "enabled", "schedule", "timezone", "repository_list", "last_run", "next_run"]
     list_filter = ["enabled"]
     search_fields = ["name"]
@@ -337,7 +356,7 @@ class PlanRunAdmin(admin.ModelAdmin):
     list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
-    inlines = [RepositoryJobInline]
+    inlines = [RepositoryJobInline, PlanRunHookExecutionInline]
     readonly_fields = [
         "plan", "status_badge", "trigger", "reason", "scheduled_for", "created", "started", "finished",
         "heartbeat", "worker", "cancel_requested", "log",

@@ -619,3 +619,21 @@ def test_retention_that_would_prune_another_plans_archives_is_refused(admin, cli
     assert response.status_code == 302, _page_text(response)
     full.refresh_from_db()
     assert full.keep_daily == 7
+
+
+@pytest.mark.django_db
+def test_view_only_staff_sees_whether_secrets_are_set_never_their_values(client, staff, tmp_path):
+    from django.contrib.auth.models import Permission
+
+    from repositories.models import Repository
+
+    repository = Repository.objects.create(
+        name="viewed", location=str(tmp_path / "r"), encryption="repokey", passphrase="view-only-must-not-see"
+    )
+    staff.user_permissions.add(Permission.objects.get(codename="view_repository"))
+    client.force_login(staff)
+    response = client.get(f"/admin/repositories/repository/{repository.pk}/change/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "view-only-must-not-see" not in page
+    assert "passphrase: set; Key file: not set" in page or "passphrase: set; exported key: not set" in page

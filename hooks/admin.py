@@ -1,0 +1,547 @@
+"""The admin of the script library, its review and tests, and the hook inlines that the
+repositories admin shows (attachments on repositories and plans, hook runs on a run).
+
+Permissions (SPEC §5): ``hooks.approve_script`` approves scripts and inline repository
+hooks; ``hooks.test_script`` runs script tests (no approval needed). Script executions are
+records: nobody adds or changes them.
+"""
+
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from hooks.forms import (
+    APPROVE_PERMISSION,
+    NOT_APPROVED,
+    TEST_PERMISSION,
+    HookAttachmentForm,
+    ScriptForm,
+    ScriptParameterForm,
+    ScriptTestForm,
+    masked_lines,
+)
+from hooks.models import ExecutionState, HookAttachment, Script, ScriptApproval, ScriptExecution, ScriptParameter
+from hooks.parameters import proposed_parameters
+from hooks.services.testing import TestRequestError, create_test, queue_test
+
+GREEN, RED, GREY = "#2e7d32", "#c62828", "#616161"
+OUTPUT_STYLE = (
+    "white-space: pre-wrap; word-break: break-all; max-height: 40em; overflow: auto; "
+    "background: var(--darkened-bg, #f8f8f8); padding: 0.5em; margin: 0;"
+)
+NOT_APPROVED_HELP = NOT_APPROVED
+
+
+def _local(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else "—"
+
+
+def _admin_link(obj, text=None):
+    if obj is None:
+        return "—"
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, text if text is not None else str(obj))
+
+
+def _output(text: str, kind: str):
+    return format_html('<pre class="script-output script-{}" style="{}">{}</pre>', kind, OUTPUT_STYLE, text or "")
+
+
+def _duration(seconds) -> str:
+    return "—" if seconds is None else f"{seconds:.2f} s"
+
+
+# --- scripts ----------------------------------------------------------------------------------
+
+
+class _FollowsScriptPermissions:
+    """A script's parameters and approval history are part of the script: who may see or
+    edit the script sees or edits them (no separate permissions to hand out)."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("hooks.view_script") or request.user.has_perm("hooks.change_script")
+
+    def _may_edit(self, request, obj):
+        return request.user.has_perm("hooks.change_script" if obj is not None else "hooks.add_script")
+
+
+class ScriptParameterInline(_FollowsScriptPermissions, admin.TabularInline):
+    model = ScriptParameter
+    form = ScriptParameterForm
+    extra = 0
+    fields = ["name", "default", "required", "secret", "description"]
+    verbose_name_plural = "parameters (given to the script as environment variables)"
+
+    def has_add_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may_edit(request, obj)
+
+    # Read-only (a viewer): the default of a secret parameter is not shown either.
+    def get_fields(self, request, obj=None):
+        return self.fields if self._may_edit(request, obj) else ["name", "default_shown", *self.fields[2:]]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if self._may_edit(request, obj) else ["default_shown"]
+
+    @admin.display(description="default")
+    def default_shown(self, parameter):
+        return "(set, hidden)" if parameter.secret and parameter.default else parameter.default
+
+
+class ScriptApprovalInline(_FollowsScriptPermissions, admin.TabularInline):
+    model = ScriptApproval
+    extra = 0
+    can_delete = False
+    fields = ["content_hash", "approved_by", "approved_at"]
+    readonly_fields = fields
+    verbose_name_plural = "approval history (who approved which content)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Script)
+class ScriptAdmin(admin.ModelAdmin):
+    form = ScriptForm
+    inlines = [ScriptParameterInline, ScriptApprovalInline]
+    list_display = [
+        "name", "approval", "approved_by", "is_template", "execution_target", "timeout", "parameter_list", "used",
+    ]  # fmt: skip
+    list_filter = ["is_template", "execution_target"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["review_state", "usage"]
+    actions = ["approve_selected", "revoke_selected"]
+    change_form_template = "admin/hooks/script/change_form.html"
+    view_on_site = False  # its page is this page
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [(None, {"fields": ["name", "description", "body", "timeout", "execution_target"]})]
+        if obj is not None:
+            fieldsets += [("Review", {"fields": ["review_state"]}), ("Usage", {"fields": ["usage"]})]
+        return fieldsets
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("parameters")
+            .annotate(attachment_count=Count("attachments", distinct=True))
+        )
+
+    # --- permissions ---
+
+    def has_approve_permission(self, request, obj=None):
+        return request.user.has_perm(APPROVE_PERMISSION)
+
+    def has_test_permission(self, request, obj=None):
+        return request.user.has_perm(TEST_PERMISSION)
+
+    # --- list columns and read-only fields ---
+
+    @admin.display(boolean=True, description="approved")
+    def approval(self, obj):
+        return obj.is_approved
+
+    @admin.display(description="parameters")
+    def parameter_list(self, obj):
+        return ", ".join(p.name for p in obj.parameters.all()) or "—"
+
+    @admin.display(description="attachments", ordering="attachment_count")
+    def used(self, obj):
+        return obj.attachment_count
+
+    @admin.display(description="review state")
+    def review_state(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        if obj.is_approved:
+            return format_html(
+                '<strong class="review-approved" style="color:{}">approved</strong> by <span class="approved-by">{}'
+                "</span> at {}<br>content hash <code>{}</code>",
+                GREEN, obj.approved_by, _local(obj.approved_at), obj.approved_hash,
+            )  # fmt: skip
+        return format_html(
+            '<strong class="review-pending" style="color:{}">not approved</strong> — {}.'
+            "<br>content hash <code>{}</code>",
+            RED, NOT_APPROVED_HELP, obj.content_hash,
+        )  # fmt: skip
+
+    @admin.display(description="attached to")
+    def usage(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        attachments = obj.attachments.select_related("repository", "plan").order_by("hook_type", "order", "id")
+        if not attachments:
+            return "Not attached to any repository or plan."
+        rows = []
+        for attachment in attachments:
+            owner = attachment.repository or attachment.plan
+            kind = "repository" if attachment.repository_id else "plan"
+            state = "" if attachment.enabled else " (disabled)"
+            rows.append((attachment.hook_type, kind, _admin_link(owner), attachment.order, state))
+        return format_html(
+            '<ul class="script-usage">{}</ul>',
+            format_html_join("", "<li>{} hook of {} {} (order {}){}</li>", rows),
+        )
+
+    # --- saving: propose parameters, then the review rule ---
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        script = form.instance
+        self._propose_parameters(request, script)
+        self._review_after_save(request, script)
+
+    def _propose_parameters(self, request, script):
+        declared = set(script.parameters.values_list("name", flat=True))
+        new = {name: default for name, default in proposed_parameters(script.body).items() if name not in declared}
+        if not new:
+            return
+        ScriptParameter.objects.bulk_create(
+            ScriptParameter(script=script, name=name, default=default) for name, default in new.items()
+        )
+        listed = ", ".join(f"{name} (default {default})" if default else name for name, default in new.items())
+        self.message_user(
+            request,
+            f"Parameters found in the body and declared: {listed}. Mark secret or required ones below.",
+            messages.INFO,
+        )
+
+    def _review_after_save(self, request, script):
+        if script.is_approved:
+            return
+        if self.has_approve_permission(request):
+            script.approve(request.user.get_username())
+            self.message_user(
+                request, f"Script {script.name} approved (content hash {script.approved_hash[:12]}…).", messages.SUCCESS
+            )
+        else:
+            self.message_user(
+                request,
+                f"Script {script.name} is not approved: {NOT_APPROVED_HELP}. A reviewer must approve it.",
+                messages.WARNING,
+            )
+
+    # --- actions ---
+
+    @admin.action(description="Approve the current body of the selected scripts", permissions=["approve"])
+    def approve_selected(self, request, queryset):
+        approved = 0
+        for script in queryset:
+            if not script.is_approved:
+                script.approve(request.user.get_username())
+                approved += 1
+        self.message_user(request, f"{approved} script(s) approved.", messages.SUCCESS)
+
+    @admin.action(description="Revoke the approval of the selected scripts", permissions=["approve"])
+    def revoke_selected(self, request, queryset):
+        for script in queryset:
+            script.revoke()
+        self.message_user(request, f"{queryset.count()} script(s) no longer approved.", messages.SUCCESS)
+
+    # --- pages: approve button, test form ---
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/approve/", self.admin_site.admin_view(self.approve_view), name="hooks_script_approve"
+            ),
+            path("<path:object_id>/test/", self.admin_site.admin_view(self.test_view), name="hooks_script_test"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_approve": self.has_approve_permission(request),
+            "can_test": self.has_test_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _script(self, request, object_id) -> Script:
+        script = self.get_object(request, unquote(object_id))
+        if script is None:
+            raise Http404(f"No script with id {object_id!r}.")
+        return script
+
+    def approve_view(self, request, object_id):
+        if not self.has_approve_permission(request):
+            raise PermissionDenied
+        script = self._script(request, object_id)
+        if request.method == "POST":
+            if script.is_approved:
+                self.message_user(request, f"Script {script.name} is already approved.", messages.INFO)
+            else:
+                script.approve(request.user.get_username())
+                self.message_user(
+                    request,
+                    f"Script {script.name} approved (content hash {script.approved_hash[:12]}…).",
+                    messages.SUCCESS,
+                )
+        return HttpResponseRedirect(reverse("admin:hooks_script_change", args=[script.pk]))
+
+    def test_view(self, request, object_id):
+        if not self.has_test_permission(request):
+            raise PermissionDenied
+        script = self._script(request, object_id)
+        form = ScriptTestForm(script, request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                execution = create_test(
+                    script,
+                    requested_by=request.user.get_username(),
+                    repository=form.cleaned_data["repository"],
+                    hook_type=form.cleaned_data["hook_type"],
+                    backup_status=form.cleaned_data["backup_status"],
+                    parameters=form.parameter_values(),
+                )
+            except TestRequestError as e:
+                form.add_error(None, str(e))
+            else:
+                queue_test(execution)
+                self.message_user(request, f"Test of {script.name} queued: a worker runs it, and this page shows it.")
+                return HttpResponseRedirect(reverse("admin:hooks_scriptexecution_change", args=[execution.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Test {script.name}",
+            "subtitle": None,
+            "script": script,
+            "form": form,
+            "opts": self.model._meta,
+            "original": script,
+            "has_view_permission": self.has_view_permission(request, script),
+            "is_approved": script.is_approved,
+        }
+        return TemplateResponse(request, "admin/hooks/script/test_form.html", context)
+
+
+# --- script executions: records of hook runs and tests ---------------------------------------
+
+
+class _ExecutionColumns:
+    @admin.display(description="outcome")
+    def outcome_display(self, execution):
+        colour = GREEN if execution.succeeded else (GREY if execution.state != ExecutionState.DONE else RED)
+        return format_html(
+            '<strong class="outcome" style="color:{}">{}</strong>', colour, execution.outcome.split(":")[0]
+        )
+
+    @admin.display(description="duration")
+    def duration_display(self, execution):
+        return _duration(execution.duration)
+
+    @admin.display(description="run")
+    def run_link(self, execution):
+        return _admin_link(execution.run) if execution.run_id else "—"
+
+    @admin.display(description="repository job")
+    def job_link(self, execution):
+        if not execution.job_id:
+            return "—"
+        url = reverse("admin:repositories_planrun_change", args=[execution.job.run_id])
+        return format_html('<a href="{}">job {} ({})</a>', url, execution.job_id, execution.job.repository.name)
+
+
+@admin.register(ScriptExecution)
+class ScriptExecutionAdmin(_ExecutionColumns, admin.ModelAdmin):
+    list_display = [
+        "__str__", "script_name", "hook_type", "outcome_display", "run_link", "job_link", "started", "duration_display",
+    ]  # fmt: skip
+    list_display_links = ["__str__"]
+    list_filter = ["hook_type", "state", "timed_out", ("script", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["run__plan", "job__repository"]
+    search_fields = ["script_name", "requested_by"]
+    change_form_template = "admin/hooks/scriptexecution/change_form.html"
+    view_on_site = False
+    summary = [
+        "script_link", "script_name", "hook_type", "state", "outcome", "exit_code", "cli_exit_code",
+        "duration_display", "error",
+    ]  # fmt: skip
+    where = ["run_link", "job_link", "attachment_link", "requested_by", "created", "started", "finished"]
+    test = ["test_repository", "test_hook_type", "test_backup_status", "test_parameters_display"]
+    output = ["stdout_display", "stderr_display"]
+    readonly_fields = [*summary, *where, *test, *output]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [(None, {"fields": self.summary}), ("Where and when", {"fields": self.where})]
+        if obj is not None and obj.hook_type == "test":
+            fieldsets.append(("Test request", {"fields": self.test}))
+        return [*fieldsets, ("Output", {"fields": self.output})]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = getattr(request, "resolver_match", None)
+        if match and match.url_name and match.url_name.endswith("_changelist"):
+            queryset = queryset.defer("stdout", "stderr", "test_parameters")  # not shown in the list
+        return queryset
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        # Who may test a script may see the results (outputs are masked).
+        return super().has_view_permission(request, obj) or request.user.has_perm(TEST_PERMISSION)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        execution = self.get_object(request, unquote(object_id))
+        extra_context = {
+            **(extra_context or {}),
+            "refresh": bool(execution and execution.state != ExecutionState.DONE),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="script")
+    def script_link(self, execution):
+        return _admin_link(execution.script) if execution.script_id else execution.script_name
+
+    @admin.display(description="exit code (as test_script exits)")
+    def cli_exit_code(self, execution):
+        return execution.cli_exit_code if execution.state == ExecutionState.DONE else "—"
+
+    @admin.display(description="attachment")
+    def attachment_link(self, execution):
+        return str(execution.attachment) if execution.attachment_id else "—"
+
+    @admin.display(description="parameter values")
+    def test_parameters_display(self, execution):
+        try:
+            values = json.loads(execution.test_parameters or "{}")
+        except ValueError:
+            values = {}
+        if not values:
+            return "— (defaults)"
+        visible = set()
+        if execution.script_id:
+            visible = set(execution.script.parameters.filter(secret=False).values_list("name", flat=True))
+        return format_html_join(
+            ", ", "<code>{}={}</code>", ((name, value if name in visible else "***") for name, value in values.items())
+        )
+
+    @admin.display(description="stdout")
+    def stdout_display(self, execution):
+        return _output(execution.stdout, "stdout")
+
+    @admin.display(description="stderr")
+    def stderr_display(self, execution):
+        return _output(execution.stderr, "stderr")
+
+
+class PlanRunHookExecutionInline(_ExecutionColumns, admin.TabularInline):
+    """The hook runs of a plan run, in the order they ran, with their output."""
+
+    model = ScriptExecution
+    fk_name = "run"
+    extra = 0
+    can_delete = False
+    view_on_site = False
+    fields = ["execution_link", "hook_type", "repository", "outcome_display", "duration_display", "started", "output"]
+    readonly_fields = fields
+    verbose_name = "hook run"
+    verbose_name_plural = "hook runs (in the order they ran)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("job__repository").order_by("id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="hook")
+    def execution_link(self, execution):
+        return _admin_link(execution, execution.script_name)
+
+    @admin.display(description="repository")
+    def repository(self, execution):
+        return execution.job.repository.name if execution.job_id else "(plan)"
+
+    @admin.display(description="output")
+    def output(self, execution):
+        parts = []
+        if execution.error:
+            parts.append(format_html('<p class="hook-error" style="color:{}">{}</p>', RED, execution.error))
+        if execution.stdout:
+            parts.append(_output(execution.stdout, "stdout"))
+        if execution.stderr:
+            parts.append(_output(execution.stderr, "stderr"))
+        return format_html_join("", "{}", ((p,) for p in parts)) if parts else "—"
+
+
+# --- attachments: inlines on the repository and plan pages -----------------------------------
+
+
+class AttachmentFormSet(BaseInlineFormSet):
+    """A post without this inline's management form (a client that did not show the inline)
+    changes no attachment, instead of failing the whole page."""
+
+    def __init__(self, data=None, *args, **kwargs):
+        prefix = kwargs.get("prefix") or self.get_default_prefix()
+        if data is not None and f"{prefix}-TOTAL_FORMS" not in data:
+            data = data.copy()
+            data[f"{prefix}-TOTAL_FORMS"] = data[f"{prefix}-INITIAL_FORMS"] = "0"
+        super().__init__(data, *args, **kwargs)
+
+
+class HookAttachmentInline(admin.TabularInline):
+    model = HookAttachment
+    form = HookAttachmentForm
+    formset = AttachmentFormSet
+    extra = 1
+    fields = ["script", "hook_type", "order", "enabled", "timeout", "on_failure", "run_on", "parameter_values"]
+    verbose_name = "library hook"
+    verbose_name_plural = "library hooks (pre-backup and post-backup, each chain in order)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("script")
+
+    # Read-only (no change permission): the values as text, secret ones masked.
+    def get_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return self.fields
+        return [*self.fields[:-1], "parameter_values_shown"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if self.has_change_permission(request, obj) else ["parameter_values_shown"]
+
+    @admin.display(description="parameter values")
+    def parameter_values_shown(self, attachment):
+        values = attachment.values()
+        # Secret ones masked, and values of names no longer declared (they may have been secret).
+        secret = dict(attachment.script.parameters.values_list("name", "secret"))
+        hidden = {name for name in values if secret.get(name, True)}
+        return format_html('<pre style="margin: 0">{}</pre>', masked_lines(values, hidden))
+
+
+class RepositoryHookAttachmentInline(HookAttachmentInline):
+    fk_name = "repository"
+
+
+class PlanHookAttachmentInline(HookAttachmentInline):
+    fk_name = "plan"

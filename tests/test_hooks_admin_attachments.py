@@ -1,0 +1,379 @@
+"""Hooks on the repository, plan and run pages: library attachments (parameter values, secrets,
+refused names, pre/post rules), legacy inline hooks and their review, hook runs of a run.
+"""
+
+import html
+import re
+from html.parser import HTMLParser
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from hooks.models import HookAttachment, ScriptParameter, body_hash
+from repositories.models import Repository
+from repositories.services import runs
+from tests.factories import make_plan, make_repository, make_source_tree
+from tests.hookkit import attach, make_script
+
+SECRET = "pw-Zx81-never-shown-q7"
+INLINE = "#!/bin/sh\necho inline pre hook\n"
+
+
+def grant(user, *codenames: str) -> None:
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+
+
+def page_text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+class _FormData(HTMLParser):
+    """What a browser would post for the change form of a page, as rendered."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.data: dict[str, list[str]] = {}
+        self._in_form = False
+        self._select: str | None = None
+        self._textarea: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and (a.get("id") or "").endswith("_form"):
+            self._in_form = True
+        if not self._in_form or "__prefix__" in (a.get("name") or ""):
+            return
+        if tag == "input" and a.get("name") and a.get("type") not in ("submit", "button", "file"):
+            if a.get("type") in ("checkbox", "radio"):
+                if "checked" in a:
+                    self.data.setdefault(a["name"], []).append(a.get("value") or "on")
+            else:
+                self.data.setdefault(a["name"], []).append(a.get("value") or "")
+        elif tag == "select" and a.get("name"):
+            self._select = a["name"]
+            self.data.setdefault(self._select, [])
+        elif tag == "option" and self._select and "selected" in a:
+            self.data[self._select].append(a.get("value") or "")
+        elif tag == "textarea" and a.get("name"):
+            self._textarea, self._text = a["name"], []
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._in_form = False
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea" and self._textarea:
+            text = "".join(self._text)
+            self.data[self._textarea] = [text[1:] if text.startswith("\n") else text]
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self._text.append(data)
+
+
+def form_data(client, url: str) -> dict:
+    parser = _FormData()
+    parser.feed(client.get(url).content.decode())
+    data = {name: values if len(values) != 1 else values[0] for name, values in parser.data.items() if values}
+    data["_save"] = "Save"
+    return data
+
+
+def add_row(data: dict, prefix: str, **fields) -> dict:
+    """Fill the inline's next empty form (the admin renders one extra)."""
+    index = int(data[f"{prefix}-TOTAL_FORMS"]) - 1
+    assert not data.get(f"{prefix}-{index}-script"), "the extra form is taken"
+    for key, value in fields.items():
+        data[f"{prefix}-{index}-{key}"] = value
+    return data
+
+
+def plain_repository(name="main") -> Repository:
+    return Repository.objects.create(name=name, location=f"/backups/{name}", encryption="none")
+
+
+def stop_db():
+    return make_script(
+        "stop-db", '#!/bin/sh\ndocker stop "${CONTAINER_NAME:-postgres}"\n', {"CONTAINER_NAME": "postgres"}
+    )
+
+
+# --- attachments on a repository, through the browser -------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_attach_a_script_to_a_repository_with_its_parameter_value(admin, admin_login, page, live_server):
+    script = stop_db()
+    repository = plain_repository()
+    admin_login(admin)
+    url = live_server.url + reverse("admin:repositories_repository_change", args=[repository.pk])
+    page.goto(url)
+    page.select_option("#id_hook_attachments-0-script", label="stop-db")
+    page.select_option("#id_hook_attachments-0-hook_type", "pre-backup")
+    page.fill("#id_hook_attachments-0-order", "1")
+    page.select_option("#id_hook_attachments-0-on_failure", "skip")
+    page.fill("#id_hook_attachments-0-parameter_values", "CONTAINER_NAME=db1")
+    page.click("input[name=_continue]")
+    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+
+    attachment = HookAttachment.objects.get()
+    assert (attachment.repository, attachment.plan, attachment.script) == (repository, None, script)
+    assert (attachment.hook_type, attachment.order, attachment.on_failure, attachment.enabled) == (
+        "pre-backup", 1, "skip", True,
+    )  # fmt: skip
+    assert attachment.values() == {"CONTAINER_NAME": "db1"}
+    assert page.locator("#id_hook_attachments-0-parameter_values").input_value() == "CONTAINER_NAME=db1"
+
+    # An undeclared name is refused with the model's message, and nothing on the page is saved.
+    page.fill("#id_hook_attachments-0-parameter_values", "CONTAINER_NAME=db2\nPATH=/tmp")
+    page.fill("#id_pre_backup_script", "#!/bin/sh\necho not saved\n")
+    page.click("input[name=_continue]")
+    errors = page.locator("#hook_attachments-group .errorlist")
+    expect(errors).to_contain_text("PATH: not a parameter of script stop-db (declared: CONTAINER_NAME).")
+    expect(page.locator(".errornote")).to_be_visible()
+    attachment.refresh_from_db()
+    assert attachment.values() == {"CONTAINER_NAME": "db1"}
+    assert Repository.objects.get(pk=repository.pk).pre_backup_script == ""
+
+
+# --- who may edit attachments still cannot smuggle code in through parameter names -----------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "line",
+    ["PATH=/tmp/evil", "LD_PRELOAD=/tmp/evil.so", "BASH_ENV=/tmp/evil.sh", "PYTHONSTARTUP=/tmp/x.py",
+     "BORG_UI_HOOK_TYPE=post-backup", "NODE_OPTIONS=--require /tmp/x.js", "IFS=/"],
+)  # fmt: skip
+def test_an_attachment_editor_cannot_set_undeclared_variables(staff, client, line):
+    stop_db()
+    repository = plain_repository()
+    grant(staff, "view_repository", "change_repository", "view_script")
+    grant(staff, "view_hookattachment", "add_hookattachment", "change_hookattachment", "delete_hookattachment")
+    client.force_login(staff)
+    url = reverse("admin:repositories_repository_change", args=[repository.pk])
+    data = add_row(form_data(client, url), "hook_attachments", script=str(stop_db_pk()), hook_type="pre-backup")
+    data["hook_attachments-0-parameter_values"] = f"CONTAINER_NAME=db1\n{line}"
+    response = client.post(url, data)
+    assert response.status_code == 200
+    name = line.split("=")[0]
+    assert f"{name}: not a parameter of script stop-db" in page_text(response)
+    assert not HookAttachment.objects.exists()
+
+
+def stop_db_pk() -> int:
+    return ScriptParameter.objects.get(name="CONTAINER_NAME", script__name="stop-db").script_id
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("hook_type", "on_failure", "run_on", "error"),
+    [
+        ("pre-backup", "skip", "", None),
+        ("pre-backup", "continue", "", None),
+        ("pre-backup", "fail", "always", "run_on applies to post-backup hooks only."),
+        ("post-backup", "skip", "", "A post-backup hook's on_failure is fail or continue."),
+        ("post-backup", "fail", "failure", None),
+        ("post-backup", "", "", None),
+    ],
+)
+def test_plan_attachments_follow_the_pre_and_post_rules(admin, client, hook_type, on_failure, run_on, error):
+    stop_db()
+    plan = make_plan("nightly", [plain_repository()], ["/srv"])
+    client.force_login(admin)
+    url = reverse("admin:repositories_backupplan_change", args=[plan.pk])
+    data = add_row(
+        form_data(client, url), "hook_attachments",
+        script=str(stop_db_pk()), hook_type=hook_type, order="0", on_failure=on_failure, run_on=run_on,
+        parameter_values="CONTAINER_NAME=mariadb",
+    )  # fmt: skip
+    response = client.post(url, data)
+    if error:
+        assert response.status_code == 200 and error in page_text(response)
+        assert not HookAttachment.objects.exists()
+    else:
+        assert response.status_code == 302, page_text(response)
+        attachment = HookAttachment.objects.get()
+        assert (attachment.plan, attachment.repository) == (plan, None)
+        assert (attachment.hook_type, attachment.on_failure, attachment.run_on) == (hook_type, on_failure, run_on)
+        assert attachment.values() == {"CONTAINER_NAME": "mariadb"}
+
+
+# --- secret parameter values: encrypted, never rendered back, kept unless retyped -------------------
+
+
+@pytest.mark.django_db
+def test_secret_attachment_values_are_never_rendered_back(admin, client):
+    script = make_script("dump", '#!/bin/sh\necho "$DB_USER"\n', {"DB_USER": "postgres"})
+    ScriptParameter.objects.create(script=script, name="DB_PASSWORD", secret=True)
+    repository = plain_repository()
+    attachment = attach(repository, script, "pre-backup", values={"DB_USER": "backup", "DB_PASSWORD": SECRET})
+    client.force_login(admin)
+    url = reverse("admin:repositories_repository_change", args=[repository.pk])
+    field = "hook_attachments-0-parameter_values"
+
+    page = client.get(url)
+    assert SECRET not in page.content.decode()
+    data = form_data(client, url)
+    assert data[field].splitlines() == ["DB_PASSWORD=********", "DB_USER=backup"]
+
+    def post(text: str):
+        return client.post(url, {**data, field: text})
+
+    # The placeholder, or an empty value, keeps the stored secret.
+    assert post("DB_PASSWORD=********\nDB_USER=admin").status_code == 302
+    attachment.refresh_from_db()
+    assert attachment.values() == {"DB_USER": "admin", "DB_PASSWORD": SECRET}
+    assert post("DB_PASSWORD=\nDB_USER=admin").status_code == 302
+    attachment.refresh_from_db()
+    assert attachment.values() == {"DB_USER": "admin", "DB_PASSWORD": SECRET}
+
+    # A form that comes back with an error does not show a newly typed secret.
+    response = post("DB_PASSWORD=new-secret-typed-4k\nDB_USER=admin\nLD_PRELOAD=/x.so")
+    assert response.status_code == 200
+    assert "new-secret-typed-4k" not in response.content.decode() and SECRET not in response.content.decode()
+    assert "DB_PASSWORD=********" in page_text(response)
+
+    # Typing a value replaces it; deleting the line removes it.
+    assert post("DB_PASSWORD=new-secret-typed-4k\nDB_USER=admin").status_code == 302
+    attachment.refresh_from_db()
+    assert attachment.values() == {"DB_USER": "admin", "DB_PASSWORD": "new-secret-typed-4k"}
+    assert post("DB_USER=admin").status_code == 302
+    attachment.refresh_from_db()
+    assert attachment.values() == {"DB_USER": "admin"}
+
+    # The placeholder with nothing stored asks for the value.
+    response = post("DB_PASSWORD=********")
+    assert response.status_code == 200 and "DB_PASSWORD: type the secret value" in page_text(response)
+    # Lines that are not NAME=value are refused.
+    response = post("DB_USER admin")
+    assert response.status_code == 200 and "line 1: write NAME=value" in page_text(response)
+
+
+@pytest.mark.django_db
+def test_a_post_without_the_attachment_inline_leaves_attachments_alone(admin, client):
+    """A client that did not show the inline (no management form) changes no attachment."""
+    script = stop_db()
+    repository = plain_repository()
+    attach(repository, script, "pre-backup", values={"CONTAINER_NAME": "db1"})
+    client.force_login(admin)
+    url = reverse("admin:repositories_repository_change", args=[repository.pk])
+    data = {k: v for k, v in form_data(client, url).items() if not k.startswith("hook_attachments-")}
+    assert client.post(url, {**data, "name": "renamed"}).status_code == 302
+    assert Repository.objects.get().name == "renamed"
+    assert HookAttachment.objects.get().values() == {"CONTAINER_NAME": "db1"}
+
+
+# --- legacy inline hooks: the same review rule ----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_inline_hooks_are_approved_by_a_reviewers_save_only(staff, admin, client):
+    repository = plain_repository()
+    grant(staff, "view_repository", "change_repository")
+    url = reverse("admin:repositories_repository_change", args=[repository.pk])
+
+    # A staff member without the approve permission: saved, but not approved, and told so.
+    client.force_login(staff)
+    data = form_data(client, url)
+    assert "monospace" in page_text(client.get(url)).split('id="id_pre_backup_script"')[0].rsplit("<textarea", 1)[1]
+    response = client.post(url, {**data, "pre_backup_script": INLINE.replace("\n", "\r\n")}, follow=True)
+    assert response.status_code == 200
+    repository.refresh_from_db()
+    assert repository.pre_backup_script == INLINE  # browsers' CRLF stored as LF
+    assert not repository.inline_hook_approved("pre-backup")
+    assert any("pre_backup_script of main is not approved" in m for m in messages_of(response))
+    assert "Review: NOT APPROVED" in page_text(client.get(url))
+
+    # A reviewer's save approves what they saw.
+    client.force_login(admin)
+    assert client.post(url, form_data(client, url)).status_code == 302
+    repository.refresh_from_db()
+    assert repository.inline_hook_approved("pre-backup")
+    assert repository.pre_backup_approved_hash == body_hash(INLINE)
+    assert "Review: approved." in page_text(client.get(url))
+
+    # The staff member saving the page without touching the hook keeps the approval
+    # (the textarea comes back with CRLF line ends, as from a browser) ...
+    client.force_login(staff)
+    data = form_data(client, url)
+    data["pre_backup_script"] = data["pre_backup_script"].replace("\n", "\r\n")
+    assert client.post(url, {**data, "name": "renamed"}).status_code == 302
+    repository.refresh_from_db()
+    assert repository.name == "renamed" and repository.inline_hook_approved("pre-backup")
+
+    # ... and changing it (or adding a post hook) leaves the changed one unapproved.
+    post_body = "#!/bin/sh\necho post\n"
+    response = client.post(url, {**form_data(client, url), "post_backup_script": post_body}, follow=True)
+    repository.refresh_from_db()
+    assert repository.inline_hook_approved("pre-backup") and not repository.inline_hook_approved("post-backup")
+    assert any("post_backup_script of renamed is not approved" in m for m in messages_of(response))
+
+    # The approve permission (not being a superuser) is what approves.
+    grant(staff, "approve_script")
+    client.force_login(staff)
+    assert client.post(url, form_data(client, url)).status_code == 302
+    repository.refresh_from_db()
+    assert repository.inline_hook_approved("pre-backup") and repository.inline_hook_approved("post-backup")
+
+
+# --- the run page lists its hook runs in order, with output -------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_run_page_lists_hook_runs_in_order_with_output(admin, client, tmp_path):
+    repository = make_repository(tmp_path / "repo")
+    plan = make_plan("nightly", [repository], [make_source_tree(tmp_path / "src", files=2)])
+    for name, owner, hook_type in [
+        ("plan-post", plan, "post-backup"),
+        ("repo-post", repository, "post-backup"),
+        ("plan-pre", plan, "pre-backup"),
+    ]:
+        attach(owner, make_script(name, f"#!/bin/sh\necho output of {name}\necho warning from {name} >&2\n"), hook_type)
+    repository.pre_backup_script = "#!/bin/sh\necho output of the inline pre hook\n"
+    repository.approve_inline_hooks()
+    repository.save()
+
+    run = runs.run_in_foreground(plan)
+    assert run.status == "success", run.log
+    client.force_login(admin)
+    content = page_text(client.get(reverse("admin:repositories_planrun_change", args=[run.pk])))
+    group = content.split('id="hook_executions-group"', 1)[1]
+    names = re.findall(r'<td class="field-execution_link">\s*<p><a href="[^"]+">([^<]+)</a>', group)
+    assert names == ["plan-pre", "pre_backup_script of main", "repo-post", "plan-post"]
+    outputs = re.findall(r'<pre class="script-output script-stdout"[^>]*>([^<]*)</pre>', group)
+    assert outputs == [
+        "output of plan-pre\n", "output of the inline pre hook\n", "output of repo-post\n", "output of plan-post\n",
+    ]  # fmt: skip
+    assert "warning from repo-post" in group
+    repositories = re.findall(r'<td class="field-repository">\s*<p>([^<]+)</p>', group)
+    assert repositories == ["(plan)", "main", "main", "(plan)"]
+    assert group.count("exit 0") == 4
+
+
+@pytest.mark.django_db
+def test_a_viewer_sees_no_secret_either(staff, client):
+    script = make_script("dump", '#!/bin/sh\necho "$DB_USER"\n', {"DB_USER": "postgres"})
+    ScriptParameter.objects.create(script=script, name="DB_PASSWORD", secret=True, default=f"{SECRET}-default")
+    repository = plain_repository()
+    attach(repository, script, "pre-backup", values={"DB_USER": "backup", "DB_PASSWORD": SECRET})
+    grant(staff, "view_repository", "view_hookattachment", "view_script", "view_scriptparameter")
+    client.force_login(staff)
+
+    repository_page = client.get(reverse("admin:repositories_repository_change", args=[repository.pk]))
+    assert repository_page.status_code == 200
+    assert SECRET not in repository_page.content.decode()
+    assert "DB_PASSWORD=********\nDB_USER=backup" in page_text(repository_page)
+
+    script_page = client.get(reverse("admin:hooks_script_change", args=[script.pk]))
+    assert script_page.status_code == 200
+    assert SECRET not in script_page.content.decode() and "(set, hidden)" in page_text(script_page)
