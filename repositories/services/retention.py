@@ -26,3 +26,11 @@ def retention_conflicts(plan: BackupPlan, repositories: list[Repository]) -> lis
                     "name starts or separate repositories"
                 )
     return problems
+
+
+def plan_repository_problems(plan: BackupPlan, repositories: list[Repository]) -> list[str]:
+    """What is refused about a plan's repositories (admin and apply_config): none at all, or
+    retention that could prune another plan's archives on one of them."""
+    if not repositories:
+        return ["Add at least one repository."]
+    return [f"Retention refused: {problem}" for problem in retention_conflicts(plan, repositories)]
