@@ -17,10 +17,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import docker
-from docker import errors as docker_errors
-from requests import exceptions as requests_errors
-
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 DEFAULT_TIMEOUT = 5.0
 # Never a valid container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+), still matched by the proxy's
@@ -40,6 +36,33 @@ PROXY_VARIABLES = {
 }
 VARIABLE_ORDER = ("CONTAINERS", "POST", "ALLOW_START", "ALLOW_STOP", "ALLOW_RESTARTS", "EXEC")
 CONTAINER_NAME = re.compile(r"\A[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
+LABEL_SELECTOR = re.compile(r"\Alabel:(?P<key>[A-Za-z0-9][A-Za-z0-9._/-]*)=(?P<value>[^\s=,][^\s,]*)\Z")
+SELECTOR_HELP = "a container name, or label:KEY=VALUE (e.g. label:borgui.stop-during-backup=true)"
+
+
+def selector_problem(selector) -> str | None:
+    """Why a plan's ``stop_containers`` entry is not valid, or None."""
+    if not isinstance(selector, str):
+        return f"{selector!r}: use {SELECTOR_HELP}"
+    if selector.startswith("label:"):
+        if LABEL_SELECTOR.match(selector):
+            return None
+        return f"{selector!r}: a label selector is label:KEY=VALUE (no spaces or commas)"
+    if CONTAINER_NAME.match(selector):
+        return None
+    return f"{selector!r}: not a container name (letters, digits, '_', '.', '-'); use {SELECTOR_HELP}"
+
+
+def selector_label(selector: str) -> str | None:
+    """``label:KEY=VALUE`` → ``KEY=VALUE``; None for a name."""
+    match = LABEL_SELECTOR.match(selector)
+    return f"{match['key']}={match['value']}" if match else None
+
+
+def enable_text(variables) -> str:
+    """``("POST", "ALLOW_STOP")`` → ``"POST=1 and ALLOW_STOP=1"``."""
+    names = [f"{name}=1" for name in VARIABLE_ORDER if name in set(variables)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def proxy_settings(variables) -> str:
@@ -102,9 +125,17 @@ def _first_line(text: str) -> str:
 
 def explain(exc: BaseException, host: str) -> DockerError:
     """Turn whatever docker/requests raised into one readable line."""
+    # Imported here, not at the top: the run steps load this module in every command.
+    from requests import exceptions as requests_errors
+
+    from docker import errors as docker_errors
+
     if isinstance(exc, DockerError):
         return exc
-    if isinstance(exc, docker_errors.APIError) and exc.response is not None:
+    # The API version request at connect wraps its error in a plain DockerException.
+    api_error = next((c for c in _causes(exc) if isinstance(c, docker_errors.APIError)), None)
+    if api_error is not None and api_error.response is not None:
+        exc = api_error
         status = exc.response.status_code
         explanation = _first_line(exc.explanation or "")
         if status == 403:
@@ -149,7 +180,7 @@ class Probe:
 class Docker:
     """A connected client; use as a context manager (closes its connection pool)."""
 
-    def __init__(self, client: docker.DockerClient, host: str):
+    def __init__(self, client, host: str):
         self.client = client
         self.api = client.api
         self.host = host
@@ -157,6 +188,8 @@ class Docker:
     @classmethod
     def connect(cls, timeout: float | None = None, environ: Mapping[str, str] | None = None) -> "Docker":
         """Connect as the CLI would (raises DockerError; asks the daemon for its API version)."""
+        import docker
+
         environ = os.environ if environ is None else environ
         host = docker_host(environ)
         try:
@@ -164,7 +197,10 @@ class Docker:
                 timeout=timeout or _timeout(), environment=dict(environ), version="auto"
             )
         except Exception as e:  # any failure to connect is a readable line, never a traceback
-            raise explain(e, host) from e
+            error = explain(e, host)
+            if error.denied:  # the first request asks for the daemon's API version
+                raise DockerError(f"{error}: enable VERSION=1 on the proxy", error.status) from e
+            raise error from e
         return cls(client, host)
 
     def __enter__(self):

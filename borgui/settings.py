@@ -152,6 +152,9 @@ BORGUI_HEARTBEAT_SECONDS = 1.0
 BORGUI_STALE_AFTER_SECONDS = env_int("BORGUI_STALE_AFTER_SECONDS", 30, minimum=5)
 BORGUI_LEASE_WAIT_SECONDS = env_int("BORGUI_LEASE_WAIT_SECONDS", 6 * 3600, minimum=1)
 BORGUI_PENDING_EXPIRY_SECONDS = 24 * 3600
+# Docker API calls (status checks, the built-in stop) never hang a page or a run.
+BORGUI_DOCKER_TIMEOUT = env_int("BORGUI_DOCKER_TIMEOUT", 5, minimum=1)
+BORGUI_CONTAINER_STOP_TIMEOUT = env_int("BORGUI_CONTAINER_STOP_TIMEOUT", 60, minimum=1)
 # Legacy inline repository hooks have no timeout of their own.
 BORGUI_INLINE_HOOK_TIMEOUT = env_int("BORGUI_INLINE_HOOK_TIMEOUT", 300, minimum=1)
 

@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 
 APPROVER = "borgui"
 
-_PRELUDE = r"""set -euo pipefail
-
-command -v docker >/dev/null 2>&1 || {
+_PRELUDE = r"""command -v docker >/dev/null 2>&1 || {
   echo "docker: command not found — install docker.io from Packages, or use an image that includes the Docker CLI" >&2
   exit 127
 }
@@ -59,7 +57,8 @@ fi
 
 
 def _body(header: str, variables: str, action: str) -> str:
-    return f"#!/usr/bin/env bash\n{header.strip()}\n{variables.strip()}\n{_PRELUDE}\n{action.strip()}\n"
+    parts = ["#!/usr/bin/env bash", header.strip(), "set -euo pipefail", "", variables.strip(), "", _PRELUDE]
+    return "\n".join(parts) + "\n" + action.strip() + "\n"
 
 
 @dataclass(frozen=True)

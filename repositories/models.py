@@ -169,6 +169,14 @@ class BackupPlan(models.Model):
     source_connection = models.ForeignKey(
         SSHConnection, null=True, blank=True, on_delete=models.PROTECT, related_name="source_of_plans"
     )
+    stop_containers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "Containers to stop after the plan's pre-backup hooks and start again after the backup, in order: "
+            'names, or label:KEY=VALUE (e.g. ["postgres", "label:borgui.stop-during-backup=true"]).'
+        ),
+    )
     keep_within = models.CharField(max_length=20, blank=True, validators=[validate_borg_interval])
     keep_hourly = models.PositiveIntegerField(null=True, blank=True)
     keep_daily = models.PositiveIntegerField(null=True, blank=True)
@@ -209,10 +217,25 @@ class BackupPlan(models.Model):
                 raise ValidationError({"sources": "Each source is one non-empty path."})
         if not isinstance(self.excludes, list) or not all(isinstance(p, str) and p for p in self.excludes):
             raise ValidationError({"excludes": "Each exclude is one non-empty pattern."})
+        self._clean_stop_containers()
         if self.has_retention and self.name and self.archive_name:
             problem = archive_names.retention_prefix_problem(self.archive_name, self.name)
             if problem:
                 raise ValidationError({"archive_name": problem})
+
+    def _clean_stop_containers(self) -> None:
+        from borgui.docker_client import selector_problem
+
+        if self.stop_containers in (None, ""):
+            self.stop_containers = []
+        if not isinstance(self.stop_containers, list):
+            raise ValidationError({"stop_containers": "Give a list of container names or label:KEY=VALUE selectors."})
+        problems = [problem for problem in map(selector_problem, self.stop_containers) if problem]
+        if problems:
+            raise ValidationError({"stop_containers": problems})
+        duplicates = sorted({s for s in self.stop_containers if self.stop_containers.count(s) > 1})
+        if duplicates:
+            raise ValidationError({"stop_containers": f"Listed twice: {', '.join(duplicates)}."})
 
     def ordered_repositories(self) -> list[Repository]:
         return [link.repository for link in self.repository_links.select_related("repository").order_by("order", "id")]
@@ -307,6 +330,36 @@ class RepositoryJob(models.Model):
 
     def __str__(self):
         return f"{self.run} / {self.repository}"
+
+
+class ContainerStop(models.Model):
+    """A container the plan's built-in stop found running and stopped (SPEC §7).
+
+    Recorded before the stop request, so that whatever happens next (a failed backup, a
+    cancel, a worker killed mid-stop) the run's after-run step, or the recovery of the
+    run, starts exactly these again. Containers that were already stopped get no row.
+    """
+
+    run = models.ForeignKey(PlanRun, on_delete=models.CASCADE, related_name="container_stops")
+    selector = models.CharField(max_length=300, help_text="The plan's entry that chose it (a name or label:KEY=VALUE).")
+    container_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=255)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    stop_error = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    start_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["run", "id"]
+        verbose_name = "stopped container"
+
+    def __str__(self):
+        return f"{self.name} (run {self.run_id})"
+
+    @property
+    def pending_start(self) -> bool:
+        return self.started_at is None and not self.start_error
 
 
 class RepositoryLease(models.Model):

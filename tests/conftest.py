@@ -193,3 +193,22 @@ def admin_login(live_server, page):
         page.click("input[type=submit]")
 
     return login
+
+
+@pytest.fixture
+def socket_proxy(dockerd):
+    """haproxy on loopback in front of the suite's dockerd: ``socket_proxy({"CONTAINERS": 1})``
+    is a restricted proxy with docker-socket-proxy's rules, ``socket_proxy(mode="tcp")`` a
+    plain TCP forwarder. Its ``host`` is the ``tcp://`` DOCKER_HOST to use."""
+    from tests.harness.socket_proxy import SocketProxy
+
+    started = []
+
+    def start(variables: dict | None = None, mode: str = "http") -> SocketProxy:
+        proxy = SocketProxy(dockerd.socket, variables, mode).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()

@@ -43,9 +43,10 @@ def test_worker_killed_during_borg_create_is_recovered_by_the_next_worker(qclust
     assert PlanRun.objects.get(pk=run.pk).status == "running", "nobody has noticed yet"
 
     qcluster()
-    _wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the new worker to recover the run")
+    # Recovery marks the run first, then finishes its jobs and runs their post steps.
+    _wait_for(lambda: RepositoryJob.objects.get(run=run).post_done, 60, "the new worker to recover the run")
     run.refresh_from_db()
-    assert run.reason == "interrupted"
+    assert (run.status, run.reason) == ("failure", "interrupted")
     assert "interrupted" in run.log
     job = run.jobs.get()
     assert (job.status, job.reason, job.post_done) == ("failure", "interrupted", True)

@@ -2,7 +2,9 @@
 
 The pipeline knows the order of steps; what happens at each step is registered here by
 the apps that own it (``hooks`` for script chains, the Docker stop for containers), in
-their ``AppConfig.ready``. Registration order is execution order within a step.
+their ``AppConfig.ready``. Within a step, registrants run by their ``order`` attribute
+(default 0), then in registration order: the container stop (order 100) comes after the
+hook chains whatever the order of INSTALLED_APPS.
 """
 
 import enum
@@ -83,7 +85,7 @@ def register(steps: RunSteps) -> None:
 
 
 def registered() -> list[RunSteps]:
-    return list(_registered)
+    return sorted(_registered, key=lambda registrant: getattr(registrant, "order", 0))
 
 
 def combine(outcomes_so_far: ChainOutcome, outcome: ChainOutcome) -> ChainOutcome:

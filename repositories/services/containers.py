@@ -1,0 +1,176 @@
+"""The plan's built-in container stop (SPEC §7), as run steps.
+
+``plan_pre`` runs after the plan's pre-backup hooks (``order`` 100, the hook engine is 0),
+so a dump hook can still reach the database, and before the first repository's hooks. It
+goes through the plan's ``stop_containers`` in order — a name, or ``label:KEY=VALUE`` for
+every container with that label, by name — and for each container that is running:
+records it (a ``ContainerStop`` row), then stops it with a per-container timeout, before
+moving on. A container that is not running is left as it is and not recorded.
+
+``after_run`` runs whatever happened before it — success, failure, cancel, and in
+``recover_runs`` after the worker died — and starts exactly the recorded containers again,
+in reverse order (what was stopped last comes back first), marking each one started.
+
+Docker that cannot be reached, or that refuses a stop, fails the plan's pre step with one
+readable line in the run's log (the backup is not made); the post steps still run and
+whatever was stopped is started again.
+"""
+
+import time
+
+from django.conf import settings
+from django.utils import timezone
+
+from borgui.docker_client import LIST, PROXY_VARIABLES, START, STOP, Docker, DockerError, enable_text, selector_label
+from repositories.models import ContainerStop
+from repositories.services.steps import ChainOutcome, NoSteps, StepContext
+
+DEFAULT_STOP_TIMEOUT = 60
+
+
+def stop_timeout() -> int:
+    """Seconds each container gets to stop (SIGTERM) before Docker kills it."""
+    return int(getattr(settings, "BORGUI_CONTAINER_STOP_TIMEOUT", DEFAULT_STOP_TIMEOUT))
+
+
+def _cancelled(ctx: StepContext) -> bool:
+    monitor = ctx.notes.get("monitor")
+    return monitor is not None and monitor.cancelled.is_set()
+
+
+def _explained(error: DockerError, section: str) -> str:
+    """The error, and on a socket proxy's 403 the setting that section needs."""
+    if error.denied:
+        return f"{error}: enable {enable_text(PROXY_VARIABLES[section])} on the proxy"
+    return str(error)
+
+
+def _clock() -> str:
+    return timezone.localtime().strftime("%H:%M:%S")
+
+
+class ContainerStopSteps(NoSteps):
+    order = 100  # after the hook chains of the same step (SPEC §3 step 1)
+
+    # --- stop, before the repositories -------------------------------------------------------
+
+    def plan_pre(self, ctx: StepContext) -> ChainOutcome:
+        selectors = list(ctx.run.plan.stop_containers or [])
+        if not selectors:
+            return ChainOutcome.OK
+        log = ctx.log
+        log(f"container stop: {', '.join(selectors)}")
+        try:
+            docker = Docker.connect()
+        except DockerError as e:
+            log(f"container stop failed: {e}; the backup is not made")
+            return ChainOutcome.FAILED
+        with docker:
+            return self._stop_all(ctx, docker, selectors)
+
+    def _stop_all(self, ctx: StepContext, docker: Docker, selectors: list[str]) -> ChainOutcome:
+        log, outcome, seen, timeout = ctx.log, ChainOutcome.OK, set(), stop_timeout()
+        for selector in selectors:
+            try:
+                containers = self._select(docker, selector)
+            except DockerError as e:
+                log(f"container stop failed: {selector}: {_explained(e, LIST)}; the backup is not made")
+                return ChainOutcome.FAILED
+            if not containers:
+                if selector_label(selector) is None:
+                    log(f"container stop: no container named {selector}: nothing to stop")
+                    outcome = ChainOutcome.WARNING
+                else:
+                    log(f"container stop: no container has {selector}")
+            for container in containers:
+                if container.id in seen:
+                    continue
+                seen.add(container.id)
+                if not container.running:
+                    log(f"container stop: {container.name} is not running: left stopped")
+                    continue
+                if _cancelled(ctx):
+                    log("container stop: cancelled")
+                    return outcome
+                if not self._stop_one(ctx, docker, selector, container, timeout):
+                    return ChainOutcome.FAILED
+        return outcome
+
+    @staticmethod
+    def _select(docker: Docker, selector: str):
+        label = selector_label(selector)
+        if label is not None:
+            return docker.with_label(label)
+        container = docker.container(selector)
+        return [container] if container is not None else []
+
+    @staticmethod
+    def _stop_one(ctx: StepContext, docker: Docker, selector: str, container, timeout: int) -> bool:
+        # Recorded before the request: a worker that dies during the stop still leaves the
+        # record its recovery starts the container from.
+        record = ContainerStop.objects.create(
+            run=ctx.run, selector=selector, container_id=container.id, name=container.name
+        )
+        began = time.monotonic()
+        try:
+            docker.stop(container.id, timeout)
+        except DockerError as e:
+            record.stop_error = _explained(e, STOP)[:500]
+            record.save(update_fields=["stop_error"])
+            ctx.log(
+                f"container stop failed: could not stop {container.name}: {record.stop_error}; the backup is not made"
+            )
+            return False
+        record.stopped_at = timezone.now()
+        record.save(update_fields=["stopped_at"])
+        ctx.log(
+            f"container stop: stopped {container.name} ({container.id[:12]}) at {_clock()} "
+            f"in {time.monotonic() - began:.1f}s"
+        )
+        return True
+
+    # --- start again, always ------------------------------------------------------------------
+
+    def after_run(self, ctx: StepContext) -> None:
+        pending = [record for record in ctx.run.container_stops.order_by("-id") if record.pending_start]
+        if not pending:
+            return
+        log = ctx.log
+        if ctx.recovering:
+            log(f"container start: {len(pending)} container(s) this run stopped: {', '.join(r.name for r in pending)}")
+        try:
+            docker = Docker.connect()
+        except DockerError as e:
+            for record in pending:
+                record.start_error = str(e)[:500]
+                record.save(update_fields=["start_error"])
+            names = " ".join(record.name for record in pending)
+            log(f"container start failed: {e}; start them by hand: docker start {names}")
+            return
+        with docker:
+            for record in pending:
+                self._start_one(ctx, docker, record)
+
+    @staticmethod
+    def _start_one(ctx: StepContext, docker: Docker, record: ContainerStop) -> None:
+        log, section = ctx.log, LIST
+        try:
+            container = docker.container(record.container_id) or docker.container(record.name)
+            if container is None:
+                raise DockerError(f"{record.name} ({record.container_id[:12]}) no longer exists")
+            if container.running:
+                note = "its stop did not happen" if record.stopped_at is None else "someone started it"
+                log(f"container start: {container.name} is already running ({note})")
+            else:
+                section = START
+                docker.start(container.id)
+                replaced = "" if container.id == record.container_id else f", a new container {container.id[:12]}"
+                log(f"container start: started {container.name}{replaced} again at {_clock()}")
+        except DockerError as e:
+            record.start_error = _explained(e, section)[:500]
+            record.save(update_fields=["start_error"])
+            hint = f"start it by hand: docker start {record.name}"
+            log(f"container start failed: {record.name}: {record.start_error}; {hint}")
+            return
+        record.started_at = timezone.now()
+        record.save(update_fields=["started_at"])
