@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -132,6 +133,7 @@ class ScriptAdmin(admin.ModelAdmin):
     readonly_fields = ["review_state", "usage"]
     actions = ["approve_selected", "revoke_selected"]
     change_form_template = "admin/hooks/script/change_form.html"
+    change_list_template = "admin/hooks/script/change_list.html"
     view_on_site = False  # its page is this page
 
     def get_fieldsets(self, request, obj=None):
@@ -267,8 +269,37 @@ class ScriptAdmin(admin.ModelAdmin):
                 "<path:object_id>/approve/", self.admin_site.admin_view(self.approve_view), name="hooks_script_approve"
             ),
             path("<path:object_id>/test/", self.admin_site.admin_view(self.test_view), name="hooks_script_test"),
+            path(
+                "recreate-templates/",
+                self.admin_site.admin_view(self.recreate_templates_view),
+                name="hooks_script_recreate_templates",
+            ),
             *super().get_urls(),
         ]
+
+    def recreate_templates_view(self, request):
+        """Restore the ready templates that were deleted or edited (a POST from the list page)."""
+        from hooks.docker_templates import sync_templates
+
+        if request.method != "POST":
+            return redirect("admin:hooks_script_changelist")
+        if not (self.has_add_permission(request) and self.has_approve_permission(request)):
+            raise PermissionDenied
+        results = sync_templates()
+        changed = [f"{name}: {what}" for name, what in results if what != "unchanged"]
+        self.message_user(
+            request,
+            f"{len(results) - len(changed)} template(s) unchanged" + (f"; {'; '.join(changed)}" if changed else "."),
+            messages.SUCCESS,
+        )
+        return redirect("admin:hooks_script_changelist")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_recreate_templates": self.has_add_permission(request) and self.has_approve_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {

@@ -14,6 +14,7 @@ from hooks.forms import INLINE_HOOK_FIELDS, InlineHookFieldsMixin, approve_inlin
 from repositories import borg
 from repositories.models import (
     BackupPlan,
+    ContainerStop,
     PlanRepository,
     PlanRun,
     Repository,
@@ -227,13 +228,19 @@ class PlanRepositoryInline(admin.TabularInline):
 class BackupPlanForm(forms.ModelForm):
     sources = LinesField(help_text="Paths to back up, one per line.")
     excludes = LinesField(required=False, help_text="borg exclude patterns, one per line.")
+    stop_containers = LinesField(
+        required=False,
+        help_text="Containers to stop during the backup and start again after it, one per line: a name, or "
+        "label:KEY=VALUE (convention: label:borgui.stop-during-backup=true). Stopped after the plan's "
+        "pre-backup hooks, started again whatever happens.",
+    )
 
     class Meta:
         model = BackupPlan
         fields = [
             "name", "enabled", "sources", "excludes", "compression", "archive_name", "schedule", "timezone",
             "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
-            "on_repository_failure", "source_connection",
+            "on_repository_failure", "source_connection", "stop_containers",
         ]  # fmt: skip
 
 
@@ -269,6 +276,7 @@ class BackupPlanAdmin(admin.ModelAdmin):
             {"fields": [("keep_within", "keep_hourly", "keep_daily"), ("keep_weekly", "keep_monthly", "keep_yearly")]},
         ),
         ("Failures and sources", {"fields": ["on_repository_failure", "source_connection"]}),
+        ("Docker", {"fields": ["stop_containers"]}),
     ]
 
     def get_queryset(self, request):
@@ -318,6 +326,21 @@ class BackupPlanAdmin(admin.ModelAdmin):
         return request.user.has_perm("repositories.run_plan")
 
 
+class ContainerStopInline(admin.TabularInline):
+    model = ContainerStop
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "containers stopped by the plan (started again after the backup)"
+    fields = ["name", "selector", "container_id", "stopped_at", "stop_error", "started_at", "start_error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 class RepositoryJobInline(admin.TabularInline):
     model = RepositoryJob
     extra = 0
@@ -356,7 +379,7 @@ class PlanRunAdmin(admin.ModelAdmin):
     list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
-    inlines = [RepositoryJobInline, PlanRunHookExecutionInline]
+    inlines = [RepositoryJobInline, ContainerStopInline, PlanRunHookExecutionInline]
     readonly_fields = [
         "plan", "status_badge", "trigger", "reason", "scheduled_for", "created", "started", "finished",
         "heartbeat", "worker", "cancel_requested", "log",
