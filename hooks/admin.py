@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from borgui.admin_mixins import ReadOnlyInlineMixin
 from hooks.forms import (
     APPROVE_PERMISSION,
     NOT_APPROVED,
@@ -103,22 +104,11 @@ class ScriptParameterInline(_FollowsScriptPermissions, admin.TabularInline):
         return "(set, hidden)" if parameter.secret and parameter.default else parameter.default
 
 
-class ScriptApprovalInline(_FollowsScriptPermissions, admin.TabularInline):
+class ScriptApprovalInline(ReadOnlyInlineMixin, _FollowsScriptPermissions, admin.TabularInline):
     model = ScriptApproval
-    extra = 0
-    can_delete = False
     fields = ["content_hash", "approved_by", "approved_at"]
     readonly_fields = fields
     verbose_name_plural = "approval history (who approved which content)"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Script)
@@ -480,13 +470,11 @@ class ScriptExecutionAdmin(_ExecutionColumns, admin.ModelAdmin):
         return _output(execution.stderr, "stderr")
 
 
-class PlanRunHookExecutionInline(_ExecutionColumns, admin.TabularInline):
+class PlanRunHookExecutionInline(ReadOnlyInlineMixin, _ExecutionColumns, admin.TabularInline):
     """The hook runs of a plan run, in the order they ran, with their output."""
 
     model = ScriptExecution
     fk_name = "run"
-    extra = 0
-    can_delete = False
     view_on_site = False
     fields = ["execution_link", "hook_type", "repository", "outcome_display", "duration_display", "started", "output"]
     readonly_fields = fields
@@ -495,15 +483,6 @@ class PlanRunHookExecutionInline(_ExecutionColumns, admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("job__repository").order_by("id")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="hook")
     def execution_link(self, execution):

@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from borgui.admin_mixins import ReadOnlyInlineMixin
 from borgui.forms import LinesField, SecretFieldsMixin
 from hooks.admin import PlanHookAttachmentInline, PlanRunHookExecutionInline, RepositoryHookAttachmentInline
 from hooks.forms import INLINE_HOOK_FIELDS, InlineHookFieldsMixin, approve_inline_hooks_on_save
@@ -326,33 +327,17 @@ class BackupPlanAdmin(admin.ModelAdmin):
         return request.user.has_perm("repositories.run_plan")
 
 
-class ContainerStopInline(admin.TabularInline):
+class ContainerStopInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = ContainerStop
-    extra = 0
-    can_delete = False
     verbose_name_plural = "containers stopped by the plan (started again after the backup)"
     fields = ["name", "selector", "container_id", "stopped_at", "stop_error", "started_at", "start_error"]
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class RepositoryJobInline(admin.TabularInline):
+class RepositoryJobInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = RepositoryJob
-    extra = 0
-    can_delete = False
     fields = ["repository", "status_badge", "archive_name", "borg_exit_code", "progress", "stats", "reason", "log"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="status")
     def status_badge(self, job):

@@ -10,18 +10,10 @@ import pytest
 from repositories.models import PlanRun, RepositoryJob
 from repositories.services import runs
 from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository, make_source_tree
+from tests.harness.net import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LABEL = "borgui.stop-during-backup=true"
-
-
-def _wait_for(predicate, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _borg_running(marker) -> bool:
@@ -44,7 +36,7 @@ def test_worker_killed_while_containers_are_stopped(docker_host, qcluster, tmp_p
 
     first = qcluster(DOCKER_HOST=docker_host.host)
     run = runs.queue_run(plan)
-    _wait_for(
+    wait_for(
         lambda: RepositoryJob.objects.filter(run=run, status="running").exists() and _borg_running(tmp_path),
         60,
         "borg create to run",
@@ -56,8 +48,8 @@ def test_worker_killed_while_containers_are_stopped(docker_host, qcluster, tmp_p
     assert PlanRun.objects.get(pk=run.pk).status == "running"
 
     qcluster(DOCKER_HOST=docker_host.host)
-    _wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the new worker to recover the run")
-    _wait_for(lambda: not run.container_stops.filter(started_at__isnull=True).exists(), 30, "the restarts")
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the new worker to recover the run")
+    wait_for(lambda: not run.container_stops.filter(started_at__isnull=True).exists(), 30, "the restarts")
 
     run.refresh_from_db()
     assert run.reason == "interrupted"
@@ -81,14 +73,14 @@ def test_cancel_while_containers_are_stopped_starts_them_again(docker_host, qclu
     )
     qcluster(DOCKER_HOST=docker_host.host)
     run = runs.queue_run(plan)
-    _wait_for(
+    wait_for(
         lambda: RepositoryJob.objects.filter(run=run, status="running").exists() and _borg_running(tmp_path),
         60,
         "borg create to run",
     )
     assert docker_host.state("db") == "exited"
     assert runs.request_cancel(run)
-    _wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the run to stop")
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the run to stop")
     run.refresh_from_db()
     assert run.reason == "cancelled"
     assert docker_host.state("db") == "running"

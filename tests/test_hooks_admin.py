@@ -10,8 +10,6 @@ import re
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ
@@ -21,6 +19,7 @@ from hooks.models import HookAttachment, Script, ScriptExecution, ScriptParamete
 from hooks.services.testing import create_test
 from hooks.tasks import run_script_test
 from repositories.models import BackupPlan, PlanRun, Repository, RepositoryJob
+from tests.adminkit import count_changelist_queries
 from tests.hookkit import attach, make_script
 
 STOP_BODY = """#!/usr/bin/env bash
@@ -458,14 +457,6 @@ def _populate(count: int) -> None:
         )  # fmt: skip
 
 
-def _count_queries(client, url: str, expected_rows: int) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    assert response.context["cl"].result_count == expected_rows
-    return len(queries)
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize(("model", "rows_per_batch"), [("script", 1), ("scriptexecution", 2)])
 def test_changelist_query_count_does_not_grow_with_rows(admin, client, model, rows_per_batch):
@@ -473,9 +464,9 @@ def test_changelist_query_count_does_not_grow_with_rows(admin, client, model, ro
     url = reverse(f"admin:hooks_{model}_changelist")
     shipped = Script.objects.count() if model == "script" else 0  # the Docker templates
     _populate(2)
-    few = _count_queries(client, url, shipped + 2 * rows_per_batch)
+    few = count_changelist_queries(client, url, shipped + 2 * rows_per_batch)
     _populate(18)
-    many = _count_queries(client, url, shipped + 20 * rows_per_batch)
+    many = count_changelist_queries(client, url, shipped + 20 * rows_per_batch)
     assert many == few, f"{few} queries for 2 rows, {many} for 20"
 
 

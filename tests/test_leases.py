@@ -3,13 +3,13 @@
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
 from repositories.models import PlanRun, RepositoryJob
 from tests.conftest import ROOT
 from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository, make_source_tree
+from tests.harness.net import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,15 +39,6 @@ def _start(env, *args) -> subprocess.Popen:
     )
 
 
-def _wait_for(predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached")
-
-
 def test_two_plans_on_one_repository_run_one_after_the_other(subprocess_env, tmp_path):
     repository = make_repository(tmp_path / "repo")
     slow_source = make_source_tree(tmp_path / "big", **SLOW_TREE)
@@ -56,7 +47,11 @@ def test_two_plans_on_one_repository_run_one_after_the_other(subprocess_env, tmp
 
     observer = _start(subprocess_env, "shell", "-v0", "-c", OBSERVER)
     slow = _start(subprocess_env, "run_backup", "slow")
-    _wait_for(lambda: RepositoryJob.objects.filter(run__plan__name="slow", status="running").exists())
+    wait_for(
+        lambda: RepositoryJob.objects.filter(run__plan__name="slow", status="running").exists(),
+        30,
+        "the backup to start",
+    )
     quick = _start(subprocess_env, "run_backup", "quick")
     for process in (slow, quick):
         out, err = process.communicate(timeout=120)
@@ -83,7 +78,11 @@ def test_waiting_is_bounded_and_fails_with_a_clear_reason(subprocess_env, tmp_pa
     make_plan("slow", [repository], [make_source_tree(tmp_path / "big", **SLOW_TREE)], compression=SLOW_COMPRESSION)
     make_plan("quick", [repository], [make_source_tree(tmp_path / "small")])
     slow = _start(subprocess_env, "run_backup", "slow")
-    _wait_for(lambda: RepositoryJob.objects.filter(run__plan__name="slow", status="running").exists())
+    wait_for(
+        lambda: RepositoryJob.objects.filter(run__plan__name="slow", status="running").exists(),
+        30,
+        "the backup to start",
+    )
     quick = _start({**subprocess_env, "BORGUI_LEASE_WAIT_SECONDS": "1"}, "run_backup", "quick")
     out, _err = quick.communicate(timeout=60)
     assert quick.returncode == 2

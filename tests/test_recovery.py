@@ -9,21 +9,13 @@ from repositories import borg
 from repositories.models import PlanRun, RepositoryJob
 from repositories.services import runs
 from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository, make_source_tree
+from tests.harness.net import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _borg_pids(marker) -> list[str]:
     return subprocess.run(["pgrep", "-f", f"borg .*{marker}"], capture_output=True, text=True).stdout.split()
-
-
-def _wait_for(predicate, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -36,15 +28,19 @@ def slow_plan(tmp_path):
 def test_worker_killed_during_borg_create_is_recovered_by_the_next_worker(qcluster, slow_plan, tmp_path, manage):
     first = qcluster()
     run = runs.queue_run(slow_plan)
-    _wait_for(lambda: RepositoryJob.objects.filter(run=run, status="running").exists() and _borg_pids(tmp_path), 60)
+    wait_for(
+        lambda: RepositoryJob.objects.filter(run=run, status="running").exists() and _borg_pids(tmp_path),
+        60,
+        "borg create to run",
+    )
     time.sleep(1)
     first.kill_hard()
-    _wait_for(lambda: not _borg_pids(tmp_path), 10, "borg to die with its worker")
+    wait_for(lambda: not _borg_pids(tmp_path), 10, "borg to die with its worker")
     assert PlanRun.objects.get(pk=run.pk).status == "running", "nobody has noticed yet"
 
     qcluster()
     # Recovery marks the run first, then finishes its jobs and runs their post steps.
-    _wait_for(lambda: RepositoryJob.objects.get(run=run).post_done, 60, "the new worker to recover the run")
+    wait_for(lambda: RepositoryJob.objects.get(run=run).post_done, 60, "the new worker to recover the run")
     run.refresh_from_db()
     assert (run.status, run.reason) == ("failure", "interrupted")
     assert "interrupted" in run.log
@@ -59,9 +55,13 @@ def test_worker_killed_during_borg_create_is_recovered_by_the_next_worker(qclust
 def test_cancel_during_borg_create_stops_borg_and_records_cancelled(qcluster, slow_plan, tmp_path):
     qcluster()
     run = runs.queue_run(slow_plan)
-    _wait_for(lambda: RepositoryJob.objects.filter(run=run, status="running").exists() and _borg_pids(tmp_path), 60)
+    wait_for(
+        lambda: RepositoryJob.objects.filter(run=run, status="running").exists() and _borg_pids(tmp_path),
+        60,
+        "borg create to run",
+    )
     assert runs.request_cancel(run)
-    _wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the run to stop")
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the run to stop")
     run.refresh_from_db()
     assert run.reason == "cancelled"
     assert run.jobs.get().status == "failure"

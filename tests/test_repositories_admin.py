@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -32,6 +30,7 @@ from repositories.models import (
     RepositoryLease,
     SSHConnection,
 )
+from tests.adminkit import count_changelist_queries
 from tests.conftest import PASSWORDS
 
 PASSPHRASE = "admin-typed passphrase 8h2k"
@@ -437,14 +436,6 @@ def _populate(count: int, tmp_path: Path) -> None:
             )
 
 
-def _count_queries(client, url: str, expected_rows: int) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    assert response.context["cl"].result_count == expected_rows
-    return len(queries)
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "model, rows_per_batch", [("sshconnection", 1), ("repository", 2), ("backupplan", 1), ("planrun", 1)]
@@ -453,9 +444,9 @@ def test_changelist_query_count_does_not_grow_with_rows(admin, client, tmp_path,
     client.force_login(admin)
     url = reverse(f"admin:repositories_{model}_changelist")
     _populate(2, tmp_path)
-    few = _count_queries(client, url, 2 * rows_per_batch)
+    few = count_changelist_queries(client, url, 2 * rows_per_batch)
     _populate(18, tmp_path)
-    many = _count_queries(client, url, 20 * rows_per_batch)
+    many = count_changelist_queries(client, url, 20 * rows_per_batch)
     assert many == few, f"{few} queries for 2 rows, {many} for 20"
 
 
