@@ -11,7 +11,6 @@ recorded as a ScriptExecution before and after, run, and logged.
 """
 
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,21 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_backup import prepare_environment  # noqa: E402
+from bench.bench_hooks_output import HOOKS, NO_OP, time_shell_loop  # noqa: E402
 
-HOOKS = 50
-NO_OP = "#!/bin/sh\nexit 0\n"
 ROUNDS = 5
-
-
-def shell_loop(directory: Path) -> float:
-    for index in range(HOOKS):
-        path = directory / f"hook{index:02d}"
-        path.write_text(NO_OP)
-        path.chmod(0o700)
-    loop = f'for f in "{directory}"/hook*; do "$f" >/dev/null 2>&1; done'
-    started = time.perf_counter()
-    subprocess.run(["/bin/sh", "-c", loop], check=True)
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -75,7 +62,7 @@ def main() -> None:
     timed_run(bare), timed_run(hooked)  # warm caches on both
     without = statistics.median(timed_run(bare) for _ in range(ROUNDS))
     with_hooks = statistics.median(timed_run(hooked) for _ in range(ROUNDS))
-    loop = statistics.median(shell_loop(Path(tempfile.mkdtemp(dir=work))) for _ in range(ROUNDS))
+    loop = statistics.median(time_shell_loop(Path(tempfile.mkdtemp(dir=work))) for _ in range(ROUNDS))
     per_hook_borgui = (with_hooks - without) / HOOKS
     per_hook_shell = loop / HOOKS
     print(f"backup without hooks: {without * 1000:.0f} ms; with {HOOKS} no-op hooks: {with_hooks * 1000:.0f} ms")
