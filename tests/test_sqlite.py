@@ -62,3 +62,40 @@ def test_two_processes_writing_at_once_do_not_hit_database_is_locked(tmp_path):
         assert "locked" not in err
     count = sqlite3.connect(tmp_path / "borgui.sqlite3").execute("SELECT count(*) FROM auth_group").fetchone()[0]
     assert count == 120
+
+
+SETUP_SECRET_HOOK = """
+from hooks.models import HookAttachment, Script, ScriptParameter
+from repositories import borg
+from repositories.models import BackupPlan, PlanRepository, Repository
+repository = Repository.objects.create(name="main", location="{repo}", encryption="repokey", passphrase="{passphrase}")
+assert borg.init(repository).ok
+plan = BackupPlan.objects.create(name="nightly", sources=["{src}"])
+PlanRepository.objects.create(plan=plan, repository=repository)
+script = Script.objects.create(name="leaky", body='#!/bin/sh\\necho "token: $API_TOKEN"\\n')
+ScriptParameter.objects.create(script=script, name="API_TOKEN", secret=True)
+script.approve("tests")
+attachment = HookAttachment(script=script, repository=repository, hook_type="pre-backup")
+attachment.set_values({{"API_TOKEN": "{token}"}})
+attachment.save()
+"""
+
+
+def test_secrets_are_absent_from_the_sqlite_files(tmp_path):
+    env = _sqlite_env(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "file").write_text("data\n")
+    token, passphrase = "tok-9f8e7d6c5b4a-secret", "pass-1a2b3c4d5e-secret"
+    assert _manage(env, "migrate", "-v0").wait(120) == 0
+    setup = SETUP_SECRET_HOOK.format(repo=tmp_path / "repo", src=tmp_path / "src", token=token, passphrase=passphrase)
+    assert _manage(env, "shell", "-v0", "-c", setup).wait(120) == 0
+    backup = _manage(env, "run_backup", "nightly", stdout=subprocess.PIPE, text=True)
+    out, _err = backup.communicate(timeout=120)
+    assert backup.returncode == 0, out
+    database = tmp_path / "data" / "borgui.sqlite3"
+    stored = sqlite3.connect(database).execute("SELECT stdout FROM hooks_scriptexecution").fetchone()[0]
+    assert stored == "token: ***\n"
+    for path in database.parent.glob("borgui.sqlite3*"):  # the database, its WAL and shared memory
+        content = path.read_bytes()
+        assert token.encode() not in content and passphrase.encode() not in content, path.name
