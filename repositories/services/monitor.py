@@ -23,8 +23,10 @@ LOG_TAIL = 192 * 1024
 class RunLog:
     """A bounded, timestamped log (head and tail kept), shared by a run and its monitor."""
 
-    def __init__(self, echo: Callable[[str], None] | None = None):
+    def __init__(self, echo: Callable[[str], None] | None = None, initial: str = ""):
         self._text = BoundedText(head=LOG_HEAD, tail=LOG_TAIL)
+        if initial:
+            self._text.append(initial.rstrip("\n") + "\n")
         self._lock = threading.Lock()
         self.echo = echo
         self.version = 0

@@ -316,6 +316,9 @@ class _PlanRunner:
 
     def _finish(self, status: Status, reason: str = "") -> Status:
         self.log(f"run {self.run.pk} finished: {status.value}" + (f" ({reason})" if reason else ""))
-        PlanRun.objects.filter(pk=self.run.pk).update(status=status, reason=reason[:500], finished=timezone.now())
+        # The whole log with the final status: whoever sees "finished" sees everything.
+        PlanRun.objects.filter(pk=self.run.pk).update(
+            status=status, reason=reason[:500], finished=timezone.now(), log=self.log.value()
+        )
         self.run.status = status
         return status

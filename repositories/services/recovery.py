@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from repositories.models import PlanRun, RepositoryJob
 from repositories.services import leases, steps
-from repositories.services.monitor import RunLog
+from repositories.services.monitor import RunLog, RunMonitor
+from repositories.services.pipeline import worker_identity
 from repositories.status import Status
 
 logger = logging.getLogger(__name__)
@@ -50,32 +51,37 @@ def expire_pending(max_age: float) -> int:
 
 
 def recover_run(run: PlanRun) -> bool:
-    """Finish one dead run; False when another process recovered it first."""
-    log = RunLog()
-    log(f"run {run.pk} interrupted: its worker {run.worker or '(unknown)'} stopped; running its pending post steps")
-    earlier = run.log.rstrip("\n") + "\n" if run.log else ""
+    """Finish one dead run; False when another process recovered it first.
+
+    The run stays active, with this process's heartbeat, while its post steps run, and
+    becomes failure/"interrupted" with its whole log in one update at the end: whoever sees
+    the final status sees what recovery did. A recovery that dies itself is recovered again,
+    and runs only the post steps still owed.
+    """
+    dead_worker = run.worker or "(unknown)"
     taken = PlanRun.objects.filter(pk=run.pk, status=run.status, heartbeat=run.heartbeat).update(
-        status=Status.FAILURE,
-        reason=INTERRUPTED,
-        finished=timezone.now(),
-        heartbeat=timezone.now(),
-        log=earlier + log.value(),
+        heartbeat=timezone.now(), worker=worker_identity()
     )
     if not taken:
         return False
     run.refresh_from_db()
+    log = RunLog(initial=run.log)
+    log(f"run {run.pk} interrupted: its worker {dead_worker} stopped; running its pending post steps")
     ctx = steps.StepContext(run=run, log=log, recovering=True)
     try:
-        _finish_jobs(ctx, run)
-        if run.plan_pre_started and not run.plan_post_done:
+        with RunMonitor(run, log):
+            _finish_jobs(ctx, run)
+            if run.plan_pre_started and not run.plan_post_done:
+                for registrant in steps.registered():
+                    _guarded(log, registrant.plan_post, ctx, Status.FAILURE)
+                PlanRun.objects.filter(pk=run.pk).update(plan_post_done=True)
             for registrant in steps.registered():
-                _guarded(log, registrant.plan_post, ctx, Status.FAILURE)
-            PlanRun.objects.filter(pk=run.pk).update(plan_post_done=True)
-        for registrant in steps.registered():
-            _guarded(log, registrant.after_run, ctx)
+                _guarded(log, registrant.after_run, ctx)
     finally:
         leases.release_all(run)
-        PlanRun.objects.filter(pk=run.pk).update(log=earlier + log.value())
+        PlanRun.objects.filter(pk=run.pk).update(
+            status=Status.FAILURE, reason=INTERRUPTED, finished=timezone.now(), log=log.value()
+        )
     return True
 
 
