@@ -12,12 +12,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends borgbackup openssh-client sudo tini \
     && rm -rf /var/lib/apt/lists/*
 
-# The app user may run apt-get (Settings > System > Packages) and nothing else as root.
 RUN groupadd --system borgui \
     && useradd --system --gid borgui --home-dir /data --shell /usr/sbin/nologin borgui \
-    && printf '%s\n' 'Defaults:borgui env_keep += "DEBIAN_FRONTEND"' \
-        'borgui ALL=(root) NOPASSWD: /usr/bin/apt-get' > /etc/sudoers.d/borgui-apt \
-    && chmod 0440 /etc/sudoers.d/borgui-apt \
     && mkdir -p /data /local/db-dumps \
     && chown borgui:borgui /data /local/db-dumps
 
@@ -25,6 +21,11 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
+# The app user may run exactly borgui's `apt-get update` and `apt-get install … -- NAME`
+# (Settings > System > Packages) as root, nothing else: see packages_admin/sudoers.py.
+RUN python -m packages_admin.sudoers borgui > /etc/sudoers.d/borgui-apt \
+    && chmod 0440 /etc/sudoers.d/borgui-apt \
+    && visudo -cf /etc/sudoers.d/borgui-apt
 # Settings refuse to load without keys; these throwaway ones exist only for this build step.
 RUN SECRET_KEY=collectstatic-only \
     BORGUI_ENCRYPTION_KEY=$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \

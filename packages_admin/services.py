@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from packages_admin.boundedlog import BoundedLog
 from packages_admin.models import AptLock, PackageInstall
+from packages_admin.sudoers import INSTALL_OPTIONS, SUDOERS_FILE
 from packages_admin.validators import parse_package_spec
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,6 @@ Output = Callable[[str], None]
 
 APT_LISTS = Path("/var/lib/apt/lists")
 LISTS_MAX_AGE = timedelta(days=1)
-SUDOERS_RULE = "{user} ALL=(root) NOPASSWD: /usr/bin/apt-get"
-SUDOERS_FILE = "/etc/sudoers.d/borgui-apt"
 TIMED_OUT = 124  # the exit code recorded for an apt-get that was stopped at its timeout
 
 # A lock holder refreshes its heartbeat every second or so; one silent this long is dead.
@@ -167,21 +166,8 @@ def apt_get(*args: str) -> list[str]:
 
 def install_argv(spec: str) -> list[str]:
     parse_package_spec(spec)  # never let an unchecked value near apt-get
-    return apt_get(
-        "install",
-        "-y",
-        "--no-install-recommends",
-        # Wait for apt's own lock when something outside borgui holds it (unattended upgrades…).
-        "-o",
-        "DPkg::Lock::Timeout=120",
-        # Keep changed configuration files without asking.
-        "-o",
-        "Dpkg::Options::=--force-confdef",
-        "-o",
-        "Dpkg::Options::=--force-confold",
-        "--",
-        spec,
-    )
+    # Exactly the options the sudoers rule allows, then `--` and the package.
+    return apt_get(*INSTALL_OPTIONS, spec)
 
 
 def apt_env() -> dict[str, str]:
@@ -197,17 +183,16 @@ def privilege_problem() -> tuple[str, int] | None:
             return "cannot install packages: apt-get: command not found (borgui installs Debian packages)", 127
         return None
     user = current_user()
-    rule = SUDOERS_RULE.format(user=user)
     how = (
-        f"add the sudoers rule `{rule}` (for example in {SUDOERS_FILE}, mode 0440; the borgui image has it), "
-        "or run the worker as root"
+        f"write the rule of `python -m packages_admin.sudoers {user}` to {SUDOERS_FILE} (mode 0440; "
+        "the borgui image has it), or run the worker as root"
     )
     if shutil.which("sudo") is None:
         return f"cannot install packages: borgui runs as {user}, not root, and sudo is not installed: {how}", 1
     try:
-        result = _run_quiet(["sudo", "-n", "-l", "apt-get"], timeout=30)
+        result = _run_quiet(["sudo", "-n", "-l", "apt-get", "update"], timeout=30)
     except subprocess.TimeoutExpired:
-        return f"cannot install packages: `sudo -n -l apt-get` did not answer: {how}", 1
+        return f"cannot install packages: `sudo -n -l apt-get update` did not answer: {how}", 1
     if result.returncode == 0:
         return None
     said = " ".join((result.stderr or result.stdout).split()) or f"exit code {result.returncode}"

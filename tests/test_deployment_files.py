@@ -75,6 +75,7 @@ def test_dockerfile_pins_bookworm_and_runs_as_a_user_with_apt_through_sudo():
     assert "FROM python:3.11-slim-bookworm" in text
     for package in ("borgbackup", "openssh-client", "sudo"):
         assert package in text
-    assert "NOPASSWD: /usr/bin/apt-get" in text
+    assert "python -m packages_admin.sudoers borgui > /etc/sudoers.d/borgui-apt" in text
+    assert "visudo -cf /etc/sudoers.d/borgui-apt" in text
     assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/app/docker/entrypoint.sh"]' in text
     assert 'CMD ["all"]' in text

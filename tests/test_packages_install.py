@@ -167,7 +167,7 @@ def test_without_root_and_without_sudo_rule_the_failure_says_how_to_set_it_up(su
     package = PackageInstall.objects.get()
     assert package.status == "failed"
     assert "borgui: cannot install packages: nobody may not run apt-get through sudo" in package.log
-    assert "add the sudoers rule `nobody ALL=(root) NOPASSWD: /usr/bin/apt-get`" in package.log
+    assert "write the rule of `python -m packages_admin.sudoers nobody` to /etc/sudoers.d/borgui-apt" in package.log
     assert "sudo: a password is required" in package.log
     assert "$ sudo" not in package.log  # apt-get was never tried
     assert dpkg_version("hello") is None
