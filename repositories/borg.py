@@ -134,20 +134,25 @@ def connection_for_location(location: str) -> SSHConnection | None:
 SSH_LOG = "ssh.log"
 
 
+def pinned_known_hosts(connection: SSHConnection) -> Path:
+    """Where a connection's host key is pinned on first use (borg and hooks share it)."""
+    known_hosts_dir = Path(settings.DATA_DIR) / "ssh"
+    known_hosts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return known_hosts_dir / f"known_hosts.{connection.pk}"
+
+
 def ssh_command_options(connection: SSHConnection | None, workdir: Path) -> list[str]:
     """OpenSSH client options for a connection: its key, and host keys checked or pinned."""
     options = ["-o", "BatchMode=yes", "-o", "ServerAliveInterval=30", "-E", str(workdir / SSH_LOG)]
     if connection is None:
         return options
-    known_hosts_dir = Path(settings.DATA_DIR) / "ssh"
-    known_hosts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if connection.known_hosts.strip():
         known_hosts = workdir / "known_hosts"
         known_hosts.write_text(_unix_lines(connection.known_hosts))
         options += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes"]
     else:
         # Trust on first use, then pinned per connection.
-        pinned = known_hosts_dir / f"known_hosts.{connection.pk}"
+        pinned = pinned_known_hosts(connection)
         options += ["-o", f"UserKnownHostsFile={pinned}", "-o", "StrictHostKeyChecking=accept-new"]
     if connection.private_key:
         key = workdir / "ssh_key"

@@ -6,7 +6,6 @@ the run page lists every hook in order with its output.
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
@@ -23,6 +22,7 @@ from hooks.services.environment import (
     build_remote_environment,
 )
 from hooks.services.runner import ScriptResult, SSHTarget, run_script, run_script_over_ssh
+from repositories.borg import pinned_known_hosts
 from repositories.services.steps import ChainOutcome, NoSteps, StepContext
 from repositories.status import Status
 
@@ -149,8 +149,6 @@ def execute_hook(
 
 def _run(hook: Hook, context: HookContext, source_connection, secrets: list[str]) -> ScriptResult:
     if hook.target == ExecutionTarget.SOURCE:
-        known_hosts_dir = Path(settings.DATA_DIR) / "ssh"
-        known_hosts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = SSHTarget(
             host=source_connection.host,
             port=source_connection.port,
@@ -164,7 +162,7 @@ def _run(hook: Hook, context: HookContext, source_connection, secrets: list[str]
             hook.timeout,
             target,
             secrets=secrets,
-            known_hosts_file=str(known_hosts_dir / f"known_hosts.{source_connection.pk}"),
+            known_hosts_file=str(pinned_known_hosts(source_connection)),
         )
     env = build_hook_environment(os.environ, context, hook.values)
     return run_script(hook.body, env, hook.timeout, secrets=secrets)
@@ -185,13 +183,13 @@ def complete_execution(execution: ScriptExecution, result: ScriptResult) -> Scri
 # --- the hook points of a plan run -------------------------------------------------------
 
 
-def _source_host(connection) -> SourceHost | None:
+def source_host(connection) -> SourceHost | None:
     if connection is None:
         return None
     return SourceHost(connection.host, connection.port, connection.username)
 
 
-def _repository_info(repository) -> RepositoryInfo:
+def repository_info(repository) -> RepositoryInfo:
     return RepositoryInfo(repository.pk, repository.name, repository.location)
 
 
@@ -207,10 +205,10 @@ class HookSteps(NoSteps):
         connection = plan.source_connection or (only.source_connection if only else None)
         context = HookContext(
             hook_type=hook_type,
-            backup_status=status.backup_status if status is not None else None,
-            repository=_repository_info(only) if only else None,
+            backup_status=status.value if status is not None else None,
+            repository=repository_info(only) if only else None,
             job_id=run.pk,
-            source=_source_host(connection),
+            source=source_host(connection),
             plan=PlanInfo(plan.pk, plan.name, run.pk),
         )
         secrets = [only.passphrase] if only and only.passphrase else []
@@ -221,10 +219,10 @@ class HookSteps(NoSteps):
         connection = repository.source_connection or ctx.run.plan.source_connection
         context = HookContext(
             hook_type=hook_type,
-            backup_status=status.backup_status if status is not None else None,
-            repository=_repository_info(repository),
+            backup_status=status.value if status is not None else None,
+            repository=repository_info(repository),
             job_id=job.pk,
-            source=_source_host(connection),
+            source=source_host(connection),
             legacy_inline=hook.legacy_inline,
         )
         secrets = [repository.passphrase] if repository.passphrase else []
@@ -268,7 +266,10 @@ class HookSteps(NoSteps):
     def plan_pre(self, ctx: StepContext) -> ChainOutcome:
         hooks = [hook_for_attachment(a) for a in attachments_of(ctx.run.plan, HookType.PRE_BACKUP)]
         ctx.notes["job"] = None
-        return self._pre_chain(ctx, hooks, lambda hook: self._plan_context(ctx, HookType.PRE_BACKUP))
+        if not hooks:
+            return ChainOutcome.OK
+        context = self._plan_context(ctx, HookType.PRE_BACKUP)  # the same for every plan hook
+        return self._pre_chain(ctx, hooks, lambda hook: context)
 
     def repository_pre(self, ctx: StepContext, job) -> ChainOutcome:
         hooks = repository_hooks(job.repository, HookType.PRE_BACKUP)
@@ -291,4 +292,7 @@ class HookSteps(NoSteps):
     def plan_post(self, ctx: StepContext, status: Status) -> Status:
         hooks = [hook_for_attachment(a) for a in attachments_of(ctx.run.plan, HookType.POST_BACKUP)]
         ctx.notes["job"] = None
-        return self._post_chain(ctx, hooks, status, lambda hook: self._plan_context(ctx, HookType.POST_BACKUP, status))
+        if not hooks:
+            return status
+        context = self._plan_context(ctx, HookType.POST_BACKUP, status)  # the same for every plan hook
+        return self._post_chain(ctx, hooks, status, lambda hook: context)

@@ -9,6 +9,8 @@ are absent, not empty.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from repositories.status import Status
+
 _STRIPPED_PREFIXES = ("BORG_UI_", "BORGUI_", "SECRET_KEY", "DATABASE_URL", "DJANGO_SUPERUSER_", "BORG_PASSPHRASE")
 _STRIPPED_EXACT = {"BORG_PASSCOMMAND", "BORG_KEY_FILE"}
 
@@ -39,7 +41,7 @@ class HookContext:
     """Everything that decides the BORG_UI_* set of one hook run."""
 
     hook_type: str  # pre-backup | post-backup
-    backup_status: str | None = None  # post-backup only: success | failure | warning
+    backup_status: str | None = None  # post-backup only: the job or run status (skipped is told as warning)
     repository: RepositoryInfo | None = None
     job_id: int | None = None
     source: SourceHost | None = None
@@ -58,7 +60,7 @@ def inherited_environment(process_env: Mapping[str, str]) -> dict[str, str]:
 def injected_variables(context: HookContext) -> dict[str, str]:
     variables = {"BORG_UI_HOOK_TYPE": context.hook_type}
     if context.hook_type == "post-backup" and context.backup_status:
-        variables["BORG_UI_BACKUP_STATUS"] = "warning" if context.backup_status == "skipped" else context.backup_status
+        variables["BORG_UI_BACKUP_STATUS"] = Status(context.backup_status).backup_status
     if context.repository is not None:
         variables["BORG_UI_REPOSITORY_ID"] = str(context.repository.id)
         variables["BORG_UI_REPOSITORY_NAME"] = context.repository.name

@@ -12,8 +12,15 @@ from django_q.tasks import async_task
 
 from hooks.models import ExecutionState, HookType, Script, ScriptExecution
 from hooks.parameters import resolve_values
-from hooks.services.engine import Hook, complete_execution, declared_parameters, execute_hook
-from hooks.services.environment import HookContext, RepositoryInfo, SourceHost
+from hooks.services.engine import (
+    Hook,
+    complete_execution,
+    declared_parameters,
+    execute_hook,
+    repository_info,
+    source_host,
+)
+from hooks.services.environment import HookContext
 from hooks.services.runner import ScriptResult
 
 TASK = "hooks.tasks.run_script_test"
@@ -62,8 +69,8 @@ def _context(execution: ScriptExecution) -> tuple[HookContext, object]:
     context = HookContext(
         hook_type=execution.test_hook_type,
         backup_status=execution.test_backup_status or None,
-        repository=RepositoryInfo(repository.pk, repository.name, repository.location) if repository else None,
-        source=SourceHost(connection.host, connection.port, connection.username) if connection else None,
+        repository=repository_info(repository) if repository else None,
+        source=source_host(connection),
     )
     return context, connection
 

@@ -47,16 +47,17 @@ class Command(BaseCommand):
     def _cancel_on_ctrl_c(self, plan) -> None:
         """First Ctrl-C: cancel cleanly (borg stops, post hooks and restarts still run)."""
         from repositories.models import PlanRun
+        from repositories.services import runs
         from repositories.status import Status
+
+        def cancel_active_runs():
+            for run in PlanRun.objects.filter(plan=plan, status__in=Status.active_values()):
+                runs.request_cancel(run)
 
         def handler(signum, frame):
             signal.signal(signal.SIGINT, signal.default_int_handler)
             self.stderr.write("cancelling: post-backup steps still run (Ctrl-C again to abort)")
-            threading.Thread(
-                target=lambda: PlanRun.objects.filter(plan=plan, status__in=Status.active_values()).update(
-                    cancel_requested=True
-                )
-            ).start()
+            threading.Thread(target=cancel_active_runs).start()
 
         signal.signal(signal.SIGINT, handler)
 
