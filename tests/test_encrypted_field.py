@@ -1,7 +1,6 @@
 """Secrets are encrypted at rest: the database and its dump never hold the plaintext."""
 
 import os
-import subprocess
 
 import pytest
 from cryptography.fernet import Fernet
@@ -10,6 +9,7 @@ from django.test.utils import isolate_apps, override_settings
 
 from borgui.crypto import SecretUnreadable
 from borgui.fields import EncryptedTextField
+from tests.harness.postgres import dump_test_database
 
 SECRET = "correct horse battery staple"
 
@@ -58,14 +58,7 @@ def test_empty_secret_stays_empty_so_not_set_is_queryable(vault_model):
 
 def test_secret_absent_from_a_pg_dump(vault_model):
     vault_model.objects.create(name="c", secret=SECRET)
-    s = connection.settings_dict
-    dump = subprocess.run(
-        ["pg_dump", "-h", s["HOST"], "-p", str(s["PORT"]), "-U", s["USER"], "-d", s["NAME"], "-t", "test_vault"],
-        env={**os.environ, "PGPASSWORD": s["PASSWORD"]},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    dump = dump_test_database("test_vault")
     assert "test_vault" in dump
     assert SECRET not in dump
 

@@ -1,9 +1,6 @@
 """The exact environment of every kind of hook (SPEC §4): the full BORG_UI_* set, compared
 whole, and borgui's own secrets stripped. Real processes print what they got."""
 
-import os
-import subprocess
-
 import pytest
 
 from hooks.parameters import parameter_name_problem, proposed_parameters
@@ -11,6 +8,7 @@ from hooks.services.environment import HookContext, RepositoryInfo, build_hook_e
 from repositories.models import SSHConnection
 from repositories.services import runs
 from tests.factories import make_plan, make_repository, make_source_tree
+from tests.harness.postgres import dump_test_database
 from tests.hookkit import ENV_DUMP, attach, borg_ui, make_script, read_envs
 
 # What borgui's own process may hold that no hook may see.
@@ -191,7 +189,6 @@ def test_inline_hooks_get_source_variables_and_the_plan_source_as_fallback(tmp_p
 def test_secret_values_never_reach_storage(tmp_path):
     """A secret parameter printed by a hook (split across two writes) is masked in the stored
     output, and appears neither in the database dump nor in plain text anywhere in it."""
-    from django.db import connection
 
     from hooks.models import ScriptParameter
 
@@ -210,13 +207,6 @@ def test_secret_values_never_reach_storage(tmp_path):
     run = runs.run_in_foreground(plan)
     execution = run.hook_executions.get()
     assert execution.stdout == "***\n" and execution.stderr == "again: ***\n"
-    s = connection.settings_dict
-    dump = subprocess.run(
-        ["pg_dump", "-h", s["HOST"], "-p", str(s["PORT"]), "-U", s["USER"], "-d", s["NAME"]],
-        env={**os.environ, "PGPASSWORD": s["PASSWORD"]},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    dump = dump_test_database()
     assert "hooks_hookattachment" in dump
     assert secret not in dump and secret[:10] not in dump

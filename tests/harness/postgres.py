@@ -74,3 +74,18 @@ class PostgresCluster:
             f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{ROLE}' AND pid <> pg_backend_pid()"
         )
         return int(count.strip() or 0) > 0
+
+
+def dump_test_database(*tables: str) -> str:
+    """`pg_dump` of the database the tests use (optionally only TABLES), as text."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    table_args = [arg for table in tables for arg in ("-t", table)]
+    return subprocess.run(
+        ["pg_dump", "-h", s["HOST"], "-p", str(s["PORT"]), "-U", s["USER"], "-d", s["NAME"], *table_args],
+        env={**os.environ, "PGPASSWORD": s["PASSWORD"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
