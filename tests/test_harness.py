@@ -32,3 +32,13 @@ def test_sshd_accepts_the_throwaway_user_key(sshd):
 
 def test_chromium_is_debians():
     assert shutil.which("chromium")
+
+
+def test_postgres_harness_sees_this_session_as_a_user_of_the_cluster(db):
+    from django.db import connection
+
+    from tests.harness.postgres import PostgresCluster
+
+    connection.ensure_connection()
+    # The check that keeps the cluster up for other suites must count this one's connection.
+    assert PostgresCluster()._other_sessions_connected() is True

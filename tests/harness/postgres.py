@@ -19,8 +19,9 @@ def _cluster_status() -> tuple[str, int]:
     return out[3], int(out[2])
 
 
-def _psql_as_postgres(sql: str) -> None:
-    subprocess.run(
+def _psql_as_postgres(sql: str) -> str:
+    """Run SQL as the postgres superuser; the result rows as unaligned text."""
+    return subprocess.run(
         [
             "runuser",
             "-u",
@@ -31,13 +32,14 @@ def _psql_as_postgres(sql: str) -> None:
             str(_cluster_status()[1]),
             "-v",
             "ON_ERROR_STOP=1",
-            "-qc",
+            "-qAtc",
             sql,
         ],
         check=True,
         capture_output=True,
+        text=True,
         cwd="/",
-    )
+    ).stdout
 
 
 class PostgresCluster:
