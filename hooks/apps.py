@@ -6,7 +6,6 @@ class HooksConfig(AppConfig):
     verbose_name = "Hook scripts"
 
     def ready(self):
-        from hooks.services.engine import HookSteps
         from repositories.services import steps
 
-        steps.register(HookSteps())
+        steps.register("hooks.services.engine.HookSteps")

@@ -11,10 +11,9 @@ class RepositoriesConfig(AppConfig):
 
         from repositories import signals
         from repositories.services import steps
-        from repositories.services.containers import ContainerStopSteps
 
         post_save.connect(signals.plan_saved, sender="repositories.BackupPlan")
         pre_delete.connect(signals.plan_deleted, sender="repositories.BackupPlan")
         post_spawn.connect(signals.worker_started)
         # Runs after the hook chains of each step (its order is 100), whatever the app order.
-        steps.register(ContainerStopSteps())
+        steps.register("repositories.services.containers.ContainerStopSteps")

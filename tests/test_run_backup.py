@@ -1,10 +1,12 @@
 """`manage.py run_backup PLAN [--repository NAME]` (SPEC §10), against real borg."""
 
 import subprocess
+import sys
 
 import pytest
 
 from repositories.models import PlanRun, RepositoryJob
+from tests.conftest import ROOT
 from tests.factories import make_plan, make_repository, make_source_tree
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -170,3 +172,17 @@ def test_ctrl_c_cancels_cleanly(subprocess_env, tmp_path):
     from repositories import borg
 
     assert borg.check(repository).ok
+
+
+def test_start_up_loads_neither_the_hook_engine_nor_the_docker_sdk(subprocess_env):
+    # Every command pays for what django.setup() imports; the engine and the Docker SDK
+    # load on a plan's first run, so check_system, recover_runs and --help start faster.
+    probe = (
+        "import sys, django; django.setup(); "
+        "print(sorted(m for m in ('hooks.services.engine', 'docker', 'repositories.services.containers') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=subprocess_env, capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"

@@ -2,14 +2,19 @@
 
 The pipeline knows the order of steps; what happens at each step is registered here by
 the apps that own it (``hooks`` for script chains, the Docker stop for containers), in
-their ``AppConfig.ready``. Within a step, registrants run by their ``order`` attribute
-(default 0), then in registration order: the container stop (order 100) comes after the
-hook chains whatever the order of INSTALLED_APPS.
+their ``AppConfig.ready``, by dotted path: the classes are imported when a run first asks
+for them, so commands that run no backup never load the hook engine or the Docker SDK.
+
+Within a step, registrants run by their ``order`` attribute (default 0), then in
+registration order: the container stop (order 100) comes after the hook chains whatever the
+order of INSTALLED_APPS.
 """
 
 import enum
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from django.utils.module_loading import import_string
 
 from repositories.status import Status
 
@@ -76,16 +81,22 @@ class NoSteps:
         return None
 
 
-_registered: list[RunSteps] = []
+_registered_paths: list[str] = []
+_instances: dict[str, RunSteps] = {}
 
 
-def register(steps: RunSteps) -> None:
-    if not any(type(existing) is type(steps) for existing in _registered):
-        _registered.append(steps)
+def register(path: str) -> None:
+    """Register the RunSteps class at dotted PATH (once, however often ``ready`` runs)."""
+    if path not in _registered_paths:
+        _registered_paths.append(path)
 
 
 def registered() -> list[RunSteps]:
-    return sorted(_registered, key=lambda registrant: getattr(registrant, "order", 0))
+    for path in _registered_paths:
+        if path not in _instances:
+            _instances[path] = import_string(path)()
+    instances = [_instances[path] for path in _registered_paths]
+    return sorted(instances, key=lambda registrant: getattr(registrant, "order", 0))
 
 
 def combine(outcomes_so_far: ChainOutcome, outcome: ChainOutcome) -> ChainOutcome:
