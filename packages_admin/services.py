@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from packages_admin.boundedlog import BoundedLog
+from hooks.services.output import SharedBoundedText
 from packages_admin.models import AptLock, PackageInstall
 from packages_admin.sudoers import INSTALL_OPTIONS, SUDOERS_FILE
 from packages_admin.validators import parse_package_spec
@@ -47,6 +47,9 @@ LOCK_STALE_AFTER = timedelta(minutes=2)
 LOCK_ID = 1
 FLUSH_EVERY = 1.0  # seconds between saves of the live log
 KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL at a timeout
+# apt's output is usually small, but an install that goes wrong can print without end: the
+# log keeps what was asked and the first errors (head) and how it ended (tail).
+LOG_HEAD, LOG_TAIL = 16_000, 48_000
 
 
 def install_timeout() -> int:
@@ -381,6 +384,11 @@ def queue_install(package: PackageInstall, *, new: bool = False) -> bool:
     return True
 
 
+def package_log(stored: str = "") -> SharedBoundedText:
+    """The bounded install log, continuing STORED (the reader thread appends, saves read it)."""
+    return SharedBoundedText(stored, head=LOG_HEAD, tail=LOG_TAIL)
+
+
 def refresh_status(package: PackageInstall) -> bool | None:
     """Update PACKAGE from dpkg-query; True installed, False not installed, None skipped (busy)."""
     if is_busy(package):
@@ -392,12 +400,12 @@ def refresh_status(package: PackageInstall) -> bool | None:
     else:
         package.status, package.installed_version = Status.FAILED, version or ""
         found = f"it shows {package.package_name} {version}" if version else "it is not installed"
-        log = BoundedLog(package.log)
-        log.write(
+        log = package_log(package.log)
+        log.append(
             f"\nborgui: {now:%Y-%m-%d %H:%M:%S %Z} refresh status on {socket.gethostname()}: "
             f"dpkg-query does not show {package.name} installed ({found}); use Install again\n"
         )
-        package.log = log.text()
+        package.log = log.value()
     package.updated_at = now
     PackageInstall.objects.filter(pk=package.pk).update(
         status=package.status, installed_version=package.installed_version, log=package.log, updated_at=now
@@ -411,17 +419,20 @@ def install(package: PackageInstall, echo: Output | None = None) -> PackageInsta
     ECHO also gets the log as it is written (the command prints it). Returns the record as
     saved; a record removed from the list meanwhile is left removed.
     """
-    log = BoundedLog()
+    log = package_log()
+    saved_version = 0
 
     def out(text: str) -> None:
-        log.write(text)
+        log.append(text)
         if echo is not None:
             echo(text)
 
     def save(**fields) -> None:
-        fields.setdefault("log", log.text())
+        nonlocal saved_version
+        # The version first: an append between the two reads is saved again on the next tick.
+        saved_version = log.version
+        fields.setdefault("log", log.value())
         fields["updated_at"] = timezone.now()
-        log.changed = False
         PackageInstall.objects.filter(pk=package.pk).update(**fields)
         for key, value in fields.items():
             setattr(package, key, value)
@@ -437,7 +448,7 @@ def install(package: PackageInstall, echo: Output | None = None) -> PackageInsta
 
             def tick() -> None:
                 heartbeat(token)
-                if log.changed:
+                if log.version != saved_version:
                     save()
 
             status, exit_code, version = _install_locked(package.name, out, tick)
@@ -455,10 +466,10 @@ def install(package: PackageInstall, echo: Output | None = None) -> PackageInsta
 def _fail_interrupted(current: PackageInstall) -> None:
     """While we hold the lock nobody else installs: a row still 'installing' lost its worker."""
     for package in PackageInstall.objects.filter(status=Status.INSTALLING).exclude(pk=current.pk):
-        log = BoundedLog(package.log)
-        log.write("\nborgui: interrupted: the worker stopped during the install; use Install again\n")
+        log = package_log(package.log)
+        log.append("\nborgui: interrupted: the worker stopped during the install; use Install again\n")
         PackageInstall.objects.filter(pk=package.pk, status=Status.INSTALLING).update(
-            status=Status.FAILED, log=log.text(), finished_at=timezone.now(), updated_at=timezone.now()
+            status=Status.FAILED, log=log.value(), finished_at=timezone.now(), updated_at=timezone.now()
         )
 
 

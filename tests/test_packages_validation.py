@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from packages_admin.boundedlog import BoundedLog
-from packages_admin.services import apt_lists_age, is_satisfied
+from packages_admin.services import LOG_HEAD, LOG_TAIL, apt_lists_age, is_satisfied, package_log
 from packages_admin.validators import parse_package_spec, validate_package_spec
 
 # Inputs that must never reach apt-get: options, shell syntax, paths, look-alikes, bad versions.
@@ -114,32 +113,22 @@ def test_the_message_names_the_problem(spec, says):
     assert says in caught.value.messages[0]
 
 
-def test_bounded_log_keeps_head_and_tail_and_marks_the_gap():
-    log = BoundedLog(head=10, tail=20)
-    log.write("HEAD-12345")
-    for i in range(1000):
-        log.write(f"line {i}\n")
-    text = log.text()
-    assert text.startswith("HEAD-12345\n[… ")
-    assert text.endswith("line 998\nline 999\n")
-    kept = text.split("characters elided …]\n", 1)[1]
-    assert len(kept) == 20
-    total = 10 + sum(len(f"line {i}\n") for i in range(1000))
-    assert f"[… {total - 30} characters elided …]" in text
+def test_install_log_keeps_what_was_asked_and_how_it_ended():
+    log = package_log("borgui: installing hello\n")
+    for i in range(20_000):
+        log.append(f"apt line {i}\n")
+    text = log.value()
+    assert text.startswith("borgui: installing hello\napt line 0\n")
+    assert text.endswith("apt line 19999\n")
+    assert "bytes elided …]" in text
+    assert len(text) < LOG_HEAD + LOG_TAIL + 100
 
 
-def test_bounded_log_memory_stays_bounded():
-    log = BoundedLog(head=100, tail=100)
-    for _ in range(10_000):
-        log.write("x" * 1000)
-    assert len(log._head) + len(log._tail) <= 100 + 2 * 100 + 1000
-    assert len(log.text()) < 300
-
-
-def test_short_log_is_kept_whole():
-    log = BoundedLog("first\n", head=100, tail=100)
-    log.write("second\n")
-    assert log.text() == "first\nsecond\n"
+def test_install_log_continues_a_stored_log():
+    log = package_log("first\n")
+    assert log.version == 0, "the stored part is already saved"
+    log.append("second\n")
+    assert (log.value(), log.version) == ("first\nsecond\n", 1)
 
 
 @pytest.mark.parametrize(

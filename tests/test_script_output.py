@@ -1,10 +1,11 @@
 """Secret masking on a stream and bounded output storage (pure functions, no processes)."""
 
 import random
+import threading
 
 import pytest
 
-from hooks.services.output import BoundedText, SecretMasker, mask
+from hooks.services.output import BoundedText, SecretMasker, SharedBoundedText, mask
 
 
 def feed_in_pieces(pieces: list[str], secrets: list[str]) -> tuple[str, list[str]]:
@@ -148,3 +149,22 @@ def test_tail_is_exactly_the_last_characters():
     for start in range(0, 500, 13):
         text.append(stream[start : start + 13])
     assert text.value() == f"{stream[:3]}\n[… 492 bytes elided …]\n{stream[-5:]}"
+
+
+def test_shared_text_reads_while_another_thread_appends():
+    shared = SharedBoundedText(head=100, tail=100)
+    lines = 20_000
+
+    def write():
+        for i in range(lines):
+            shared.append(f"{i}\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while writer.is_alive():
+        value = shared.value()
+        assert len(value) <= 100 + 100 + len("\n[… 999999 bytes elided …]\n")
+    writer.join()
+    assert shared.version == lines
+    assert shared.value().endswith("19998\n19999\n")
+    assert shared.elided_chars == sum(len(f"{i}\n") for i in range(lines)) - 200

@@ -5,6 +5,7 @@ the tests can exercise them directly.
 """
 
 import re
+import threading
 from collections import deque
 from collections.abc import Iterable
 
@@ -129,3 +130,27 @@ class BoundedText:
         if not self.truncated:
             return head + tail
         return f"{head}\n[… {self.elided_bytes} bytes elided …]\n{tail}"
+
+
+class SharedBoundedText(BoundedText):
+    """A BoundedText that one thread appends to while another reads and saves it.
+
+    ``version`` counts appends, so the saving side can tell whether anything changed since
+    it last saved. INITIAL (a log stored earlier, to continue) is not counted.
+    """
+
+    def __init__(self, initial: str = "", head: int = DEFAULT_HEAD_CHARS, tail: int = DEFAULT_TAIL_CHARS):
+        super().__init__(head=head, tail=tail)
+        self._lock = threading.Lock()
+        self.version = 0
+        if initial:
+            super().append(initial)
+
+    def append(self, text: str) -> None:
+        with self._lock:
+            super().append(text)
+            self.version += 1
+
+    def value(self) -> str:
+        with self._lock:
+            return super().value()

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from hooks.services.output import BoundedText
+from hooks.services.output import SharedBoundedText
 from repositories.models import PlanRun, RepositoryJob
 
 LOG_HEAD = 64 * 1024
@@ -24,24 +24,21 @@ class RunLog:
     """A bounded, timestamped log (head and tail kept), shared by a run and its monitor."""
 
     def __init__(self, echo: Callable[[str], None] | None = None, initial: str = ""):
-        self._text = BoundedText(head=LOG_HEAD, tail=LOG_TAIL)
-        if initial:
-            self._text.append(initial.rstrip("\n") + "\n")
-        self._lock = threading.Lock()
+        self._text = SharedBoundedText(initial.rstrip("\n") + "\n" if initial else "", head=LOG_HEAD, tail=LOG_TAIL)
         self.echo = echo
-        self.version = 0
 
     def __call__(self, message: str) -> None:
         line = f"{timezone.localtime().strftime('%H:%M:%S')} {message}"
-        with self._lock:
-            self._text.append(line + "\n")
-            self.version += 1
+        self._text.append(line + "\n")
         if self.echo is not None:
             self.echo(line)
 
+    @property
+    def version(self) -> int:
+        return self._text.version
+
     def value(self) -> str:
-        with self._lock:
-            return self._text.value()
+        return self._text.value()
 
 
 class Progress:
