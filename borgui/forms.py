@@ -34,6 +34,8 @@ class SecretFieldsMixin:
             )
             field.required = False
             field.initial = ""
+            # A passphrase is taken exactly as typed: spaces at its ends are part of it.
+            field.strip = multiline
             status = "Set — leave empty to keep it." if is_set else "Not set."
             field.help_text = f"{status} {field.help_text or ''}".strip()
             if is_set:

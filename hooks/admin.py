@@ -350,6 +350,7 @@ class ScriptAdmin(admin.ModelAdmin):
             "form": form,
             "opts": self.model._meta,
             "original": script,
+            "subpage": "Test",
             "has_view_permission": self.has_view_permission(request, script),
             "is_approved": script.is_approved,
         }

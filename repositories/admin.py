@@ -1,8 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -23,6 +24,7 @@ from repositories.models import (
     SSHConnection,
 )
 from repositories.services import pipeline, runs
+from repositories.services.passphrase import PassphraseChangeError, change_passphrase
 from repositories.services.retention import plan_repository_problems
 from repositories.status import Status
 
@@ -116,6 +118,23 @@ class RepositoryForm(InlineHookFieldsMixin, SecretFieldsMixin, forms.ModelForm):
         return repository
 
 
+class ChangePassphraseForm(forms.Form):
+    new_passphrase = forms.CharField(
+        strip=False, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+    )
+    confirm_passphrase = forms.CharField(
+        label="New passphrase again",
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("new_passphrase") and data.get("confirm_passphrase") != data["new_passphrase"]:
+            raise ValidationError("The two passphrases differ.")
+        return data
+
+
 @admin.register(Repository)
 class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
     form = RepositoryForm
@@ -207,6 +226,48 @@ class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
 
     def has_break_lock_permission(self, request):
         return request.user.has_perm("repositories.break_lock")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.change_passphrase_view)
+        return [
+            path("<path:object_id>/change-passphrase/", view, name="repositories_repository_change_passphrase"),
+            *super().get_urls(),
+        ]
+
+    def change_passphrase_view(self, request, object_id):
+        repository = self.get_object(request, unquote(object_id))
+        if repository is None:
+            raise Http404(f"No repository with id {object_id!r}.")
+        if not self.has_change_permission(request, repository):
+            raise PermissionDenied
+        form = ChangePassphraseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                change_passphrase(repository, form.cleaned_data["new_passphrase"])
+            except PassphraseChangeError as e:
+                form.add_error(None, str(e))
+            else:
+                self.message_user(
+                    request,
+                    f"Passphrase of {repository.name} changed: borgui uses the new one from now on.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:repositories_repository_change", repository.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Change the passphrase of {repository.name}",
+            "subtitle": None,
+            "repository": repository,
+            "original": repository,
+            "subpage": "Change passphrase",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/repositories/repository/change_passphrase.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_change_passphrase": self.has_change_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         approve_inline_hooks_on_save(request, obj)  # a reviewer's save approves the inline hooks

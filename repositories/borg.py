@@ -301,6 +301,21 @@ def init(repository: Repository) -> BorgResult:
         return result
 
 
+def change_passphrase(repository: Repository, new_passphrase: str) -> BorgResult:
+    """borg key change-passphrase; on success borgui stores the new passphrase and, for the
+    keyfile modes, the key file borg re-encrypted with it (the key itself stays the same)."""
+    with borg_environment(repository) as (env, workdir):
+        env["BORG_NEW_PASSPHRASE"] = new_passphrase
+        args = ["key", "change-passphrase", "--", repository.location]
+        result = _with_ssh_messages(BorgProcess(borg_argv(*args), env).run(), workdir)
+        if result.ok:
+            repository.passphrase = new_passphrase
+            if Encryption(repository.encryption).uses_keyfile:
+                repository.exported_key = Path(env["BORG_KEY_FILE"]).read_text()
+            repository.save(update_fields=["passphrase", "exported_key"])
+        return result
+
+
 def info(repository: Repository) -> BorgResult:
     return run(repository, ["info", "--json", "--", repository.location])
 

@@ -85,7 +85,10 @@ class Repository(models.Model):
         help_text="Local path (/backups/main) or ssh://user@host:port/path.",
     )
     encryption = models.CharField(max_length=30, choices=Encryption.choices, default=Encryption.REPOKEY_BLAKE2)
-    passphrase = EncryptedTextField(help_text="Never shown again. Leave empty to keep the current one.")
+    passphrase = EncryptedTextField(
+        help_text="What borgui opens the repository with; never shown again. "
+        "To change the repository's own passphrase, use Change passphrase."
+    )
     # For keyfile modes: the exported borg key, so a new container with only borgui's data
     # can still open the repository.
     exported_key = EncryptedTextField(editable=False)

@@ -4,7 +4,6 @@ refused names, pre/post rules), legacy inline hooks and their review, hook runs 
 
 import html
 import re
-from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -14,6 +13,7 @@ from playwright.sync_api import expect
 from hooks.models import HookAttachment, ScriptParameter, body_hash
 from repositories.models import Repository
 from repositories.services import runs
+from tests.adminkit import form_data
 from tests.factories import make_plan, make_repository, make_source_tree
 from tests.hookkit import attach, make_script
 
@@ -31,60 +31,6 @@ def page_text(response) -> str:
 
 def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
-
-
-class _FormData(HTMLParser):
-    """What a browser would post for the change form of a page, as rendered."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.data: dict[str, list[str]] = {}
-        self._in_form = False
-        self._select: str | None = None
-        self._textarea: str | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and (a.get("id") or "").endswith("_form"):
-            self._in_form = True
-        if not self._in_form or "__prefix__" in (a.get("name") or ""):
-            return
-        if tag == "input" and a.get("name") and a.get("type") not in ("submit", "button", "file"):
-            if a.get("type") in ("checkbox", "radio"):
-                if "checked" in a:
-                    self.data.setdefault(a["name"], []).append(a.get("value") or "on")
-            else:
-                self.data.setdefault(a["name"], []).append(a.get("value") or "")
-        elif tag == "select" and a.get("name"):
-            self._select = a["name"]
-            self.data.setdefault(self._select, [])
-        elif tag == "option" and self._select and "selected" in a:
-            self.data[self._select].append(a.get("value") or "")
-        elif tag == "textarea" and a.get("name"):
-            self._textarea, self._text = a["name"], []
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._in_form = False
-        elif tag == "select":
-            self._select = None
-        elif tag == "textarea" and self._textarea:
-            text = "".join(self._text)
-            self.data[self._textarea] = [text[1:] if text.startswith("\n") else text]
-            self._textarea = None
-
-    def handle_data(self, data):
-        if self._textarea:
-            self._text.append(data)
-
-
-def form_data(client, url: str) -> dict:
-    parser = _FormData()
-    parser.feed(client.get(url).content.decode())
-    data = {name: values if len(values) != 1 else values[0] for name, values in parser.data.items() if values}
-    data["_save"] = "Save"
-    return data
 
 
 def add_row(data: dict, prefix: str, **fields) -> dict:
