@@ -272,6 +272,14 @@ class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         approve_inline_hooks_on_save(request, obj)  # a reviewer's save approves the inline hooks
         super().save_model(request, obj, form, change)
+        if change and form.cleaned_data.get("passphrase") and "passphrase" in form.changed_data:
+            # The field is easy to take for the repository's own passphrase: say what it did.
+            self.message_user(
+                request,
+                f"Only the passphrase borgui opens {obj.name} with was replaced, not the repository's own: "
+                "Import existing checks that it opens the repository; Change passphrase changes both.",
+                messages.WARNING,
+            )
 
 
 def _active_holder(repository):

@@ -157,7 +157,21 @@ def test_the_stored_passphrase_keeps_spaces_at_its_ends(client, admin, tmp_path)
     client.force_login(admin)
     url = reverse("admin:repositories_repository_change", args=[repository.pk])
     data = {**form_data(client, url), "passphrase": NEW}
-    response = client.post(url, data)
-    assert response.status_code == 302, response.content.decode()[:3000]
+    response = client.post(url, data, follow=True)
+    assert "Only the passphrase borgui opens main with was replaced, not the repository&#x27;s own" in (
+        response.content.decode()
+    )
     repository.refresh_from_db()
     assert repository.passphrase == NEW
+
+
+def test_saving_a_repository_without_touching_the_passphrase_says_nothing_about_it(client, admin, tmp_path):
+    repository = make_repository(tmp_path / "repo", encryption="repokey", passphrase=OLD, init=False)
+    client.force_login(admin)
+    url = reverse("admin:repositories_repository_change", args=[repository.pk])
+
+    response = client.post(url, form_data(client, url), follow=True)
+    page = response.content.decode()
+    assert "was changed successfully" in page and "Only the passphrase" not in page
+    repository.refresh_from_db()
+    assert repository.passphrase == OLD
