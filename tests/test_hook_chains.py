@@ -1,9 +1,15 @@
 """The hook chains of a backup (SPEC §3), table-driven, against real borg and real processes."""
 
-import pytest
+import threading
+import time
 
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from hooks.models import HookAttachment, ScriptExecution
 from repositories import borg
-from repositories.models import PlanRun
+from repositories.models import PlanRun, RepositoryLease
 from repositories.services import runs
 from tests.factories import make_plan, make_repository, make_source_tree
 from tests.hookkit import attach, make_script, read_marks, recorder
@@ -264,3 +270,74 @@ def test_a_hook_that_times_out_fails_and_says_so(setup, log):
     assert execution.timed_out and execution.outcome == "timed out"
     assert execution.duration < 15
     assert run.jobs.get().status == "failure"
+
+
+def test_a_plan_pre_hook_failing_with_continue_makes_successful_jobs_warnings(setup, log):
+    plan, repository = setup
+    script = recorder()
+    attach(plan, script, "pre-backup", 0, mark(log, "plan-pre", 1), on_failure="continue")
+    attach(repository, script, "post-backup", 0, mark(log, "repo-post"))
+    attach(plan, script, "post-backup", 0, mark(log, "plan-post"))
+    run = run_plan(plan)
+    assert read_marks(log) == ["plan-pre ", "repo-post warning", "plan-post warning"]
+    assert (run.jobs.get().status, run.status) == ("warning", "warning")
+    assert archives(repository) == 1
+
+
+def test_a_cancel_during_a_plan_pre_hook_is_a_failure_for_the_plan_post_chain(setup, log, tmp_path):
+    plan, repository = setup
+    started = tmp_path / "pre-started"
+    slow_pre = make_script("slow-pre", f'#!/bin/sh\ntouch "{started}"\nsleep 2\n')
+    attach(plan, slow_pre, "pre-backup", 0)
+    script = recorder()
+    attach(repository, script, "post-backup", 0, mark(log, "repo-post"))
+    attach(plan, script, "post-backup", 0, mark(log, "plan-post-failure"), run_on="failure")
+    attach(plan, script, "post-backup", 1, mark(log, "plan-post-always"), run_on="always")
+
+    def cancel_once_the_hook_runs():
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        runs.request_cancel(PlanRun.objects.get(plan=plan))
+        connection.close()
+
+    canceller = threading.Thread(target=cancel_once_the_hook_runs)
+    canceller.start()
+    run = run_plan(plan)
+    canceller.join()
+    assert (run.status, run.reason) == ("failure", "cancelled")
+    job = run.jobs.get()
+    assert (job.status, job.reason) == ("skipped", "not reached: cancelled")
+    assert read_marks(log) == ["plan-post-failure failure", "plan-post-always failure"]
+    assert archives(repository) == 0
+
+
+def test_a_run_that_never_gets_its_repository_still_runs_the_plan_post_chain(setup, log, settings):
+    plan, repository = setup
+    settings.BORGUI_LEASE_WAIT_SECONDS = 1
+    other = make_plan("other", [repository], [str(log.parent)])
+    writer = PlanRun.objects.create(plan=other, status="running", trigger="cli", started=timezone.now())
+    RepositoryLease.objects.create(repository=repository, run=writer, taken=timezone.now())
+    script = recorder()
+    attach(repository, script, "pre-backup", 0, mark(log, "repo-pre"))
+    attach(plan, script, "post-backup", 0, mark(log, "plan-post"), run_on="failure")
+    run = run_plan(plan)
+    assert (run.status, run.reason) == (
+        "failure",
+        "timed out waiting for repository main (another backup is writing it)",
+    )
+    assert read_marks(log) == ["plan-post failure"], "no pre chain started, so only the plan post chain runs"
+
+
+def test_a_hook_that_cannot_start_is_recorded_as_failed_and_the_run_goes_on(setup, log):
+    plan, _repository = setup
+    broken = HookAttachment(script=recorder("broken"), hook_type="pre-backup", order=0, plan=plan, on_failure="fail")
+    broken.set_values({"MARK": "nul \x00 in a value", "LOG": str(log)})
+    broken.save()  # (not full_clean: the admin would refuse the value; a row in the database may still have it)
+    attach(plan, recorder(), "post-backup", 0, mark(log, "plan-post"))
+    run = run_plan(plan)
+    assert run.status == "failure"
+    execution = ScriptExecution.objects.get(attachment=broken)
+    assert execution.state == "done" and not execution.succeeded
+    assert execution.error.startswith("script broken could not run: ")
+    assert read_marks(log) == ["plan-post failure"]

@@ -4,6 +4,7 @@ Each hook run is recorded as a ScriptExecution before it starts and completed af
 the run page lists every hook in order with its output.
 """
 
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ from hooks.services.runner import ScriptResult, SSHTarget, run_script, run_scrip
 from repositories.borg import pinned_known_hosts
 from repositories.services.steps import ChainOutcome, NoSteps, StepContext
 from repositories.status import Status
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -139,12 +142,18 @@ def execute_hook(
         execution.save(update_fields=["state", "started"])
     refusal = _refusal(hook, source_connection)
     if refusal:
-        result = ScriptResult(
-            exit_code=None, signal=None, timed_out=False, duration=0.0, stdout="", stderr="", error=refusal
-        )
-    else:
+        return complete_execution(execution, _not_run(refusal))
+    try:
         result = _run(hook, context, source_connection, [*hook.secrets, *(extra_secrets or [])])
+    except Exception as e:
+        # A hook that cannot even start (a value the OS refuses…) is still recorded, as failed.
+        logger.exception("hook %s could not run", hook.name)
+        result = _not_run(f"script {hook.name} could not run: {e}")
     return complete_execution(execution, result)
+
+
+def _not_run(error: str) -> ScriptResult:
+    return ScriptResult(exit_code=None, signal=None, timed_out=False, duration=0.0, stdout="", stderr="", error=error)
 
 
 def _run(hook: Hook, context: HookContext, source_connection, secrets: list[str]) -> ScriptResult:

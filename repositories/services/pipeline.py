@@ -86,6 +86,7 @@ class _PlanRunner:
         self.log = ctx.log
         self.monitor = monitor
         self.jobs = list(run.jobs.select_related("repository").order_by("order", "id"))
+        self.plan_pre_outcome = steps.ChainOutcome.OK
 
     # --- the steps -------------------------------------------------------------------
 
@@ -93,14 +94,7 @@ class _PlanRunner:
         self.log(f"run {self.run.pk} of plan {self.plan.name} ({self.run.trigger})")
         blocked = self._take_leases()
         if blocked is not None:
-            reason = (
-                "cancelled"
-                if self.monitor.cancelled.is_set()
-                else f"timed out waiting for repository {blocked.name} (another backup is writing it)"
-            )
-            for job in self.jobs:
-                self._finish_job(job, Status.SKIPPED, reason="not started: " + reason)
-            return self._finish(Status.FAILURE, reason)
+            return self._finish_unstarted(blocked)
         self._set_run_status(Status.RUNNING)
         status, reason = Status.FAILURE, "internal error"
         try:
@@ -112,6 +106,20 @@ class _PlanRunner:
             # Whatever happened above, stopped services come back before the run is done.
             self._after_run()
         return self._finish(status, reason)
+
+    def _finish_unstarted(self, blocked: Repository) -> Status:
+        """No lease, so nothing ran: every job is skipped, and the plan post chain still
+        runs (SPEC §3: it always does) with `failure`, so a notification hook hears of it."""
+        reason = (
+            "cancelled"
+            if self.monitor.cancelled.is_set()
+            else f"timed out waiting for repository {blocked.name} (another backup is writing it)"
+        )
+        self.log(reason)
+        for job in self.jobs:
+            self._finish_job(job, Status.SKIPPED, reason="not started: " + reason)
+        self._plan_post(Status.FAILURE)
+        return self._finish(Status.FAILURE, reason)
 
     def _take_leases(self) -> Repository | None:
         def on_wait(repository, holder):
@@ -130,6 +138,8 @@ class _PlanRunner:
     def _run_steps(self) -> tuple[Status, str]:
         PlanRun.objects.filter(pk=self.run.pk).update(plan_pre_started=True)
         pre = self._plan_pre()
+        # A plan pre hook's `continue` failure makes every job that succeeds a warning.
+        self.plan_pre_outcome = pre
         reached, stopped_by = not pre.stops_backup, ""
         if pre == steps.ChainOutcome.FAILED:
             stopped_by = "plan pre-backup hook failed"
@@ -145,6 +155,9 @@ class _PlanRunner:
         status = overall_status(pre == steps.ChainOutcome.FAILED, [Status(job.status) for job in self.jobs])
         if pre == steps.ChainOutcome.WARNING:
             status = at_least_warning(status)
+        if self.monitor.cancelled.is_set():
+            # A cancelled run is a failure for its hooks, wherever the cancel came.
+            status, stopped_by = Status.FAILURE, "cancelled"
         status = self._plan_post(status)
         if self.monitor.cancelled.is_set():
             return Status.FAILURE, "cancelled"
@@ -153,7 +166,12 @@ class _PlanRunner:
     def _plan_pre(self) -> steps.ChainOutcome:
         outcome = steps.ChainOutcome.OK
         for registrant in steps.registered():
-            outcome = steps.combine(outcome, registrant.plan_pre(self.ctx))
+            try:
+                outcome = steps.combine(outcome, registrant.plan_pre(self.ctx))
+            except Exception as e:
+                logger.exception("plan pre step failed")
+                self.log(f"plan pre step error: {e}")
+                outcome = steps.ChainOutcome.FAILED
             if outcome.stops_backup:
                 break
         return outcome
@@ -191,7 +209,7 @@ class _PlanRunner:
             return Status.FAILURE, "cancelled"
         if status != Status.FAILURE and self.plan.has_retention:
             status = self._prune(job, status)
-        return outcome.apply_to(status), ""
+        return steps.combine(self.plan_pre_outcome, outcome).apply_to(status), ""
 
     def _repository_post(self, job: RepositoryJob, status: Status) -> Status:
         for registrant in steps.registered():

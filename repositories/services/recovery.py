@@ -71,7 +71,7 @@ def recover_run(run: PlanRun) -> bool:
     try:
         with RunMonitor(run, log):
             _finish_jobs(ctx, run)
-            if run.plan_pre_started and not run.plan_post_done:
+            if not run.plan_post_done:  # the plan post chain always runs (SPEC §3)
                 for registrant in steps.registered():
                     _guarded(log, registrant.plan_post, ctx, Status.FAILURE)
                 PlanRun.objects.filter(pk=run.pk).update(plan_post_done=True)
