@@ -351,7 +351,12 @@ class ContainerStop(models.Model):
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_error = models.CharField(max_length=500, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
-    start_error = models.CharField(max_length=500, blank=True)
+    start_error = models.CharField(max_length=500, blank=True, help_text="Why the last start failed.")
+    start_attempts = models.PositiveIntegerField(default=0)
+
+    # A start that failed is tried again by the worker every minute, for about an hour;
+    # then the container is left to its owner (the log says how to start it).
+    MAX_START_ATTEMPTS = 60
 
     class Meta:
         ordering = ["run", "id"]
@@ -362,7 +367,7 @@ class ContainerStop(models.Model):
 
     @property
     def pending_start(self) -> bool:
-        return self.started_at is None and not self.start_error
+        return self.started_at is None and self.start_attempts < self.MAX_START_ATTEMPTS
 
 
 class RepositoryLease(models.Model):

@@ -13,11 +13,11 @@ from datetime import datetime
 import pytest
 from django.core.exceptions import ValidationError
 
-from repositories.models import BackupPlan, ContainerStop
+from repositories.models import BackupPlan, ContainerStop, PlanRun
 from repositories.services import runs, steps
 from repositories.services.containers import ContainerStopSteps
 from tests.factories import make_plan, make_repository, make_source_tree
-from tests.hookkit import attach, read_marks, recorder
+from tests.hookkit import attach, make_script, read_marks, recorder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -246,3 +246,53 @@ def test_a_proxy_refusing_the_list_fails_readably(docker_host, socket_proxy, mon
         "enable CONTAINERS=1 on the proxy; the backup is not made"
     ) in run.log
     assert docker_host.state("db") == "running"
+
+
+def test_a_start_that_fails_is_tried_again_until_the_container_runs(docker_host, tmp_path, source):
+    from repositories.services.recovery import recover_runs
+
+    mount = tmp_path / "db-data"
+    mount.mkdir()
+    docker_host.run_container("db", "--mount", f"type=bind,src={mount},dst=/data")
+    plan = make_plan("nightly", [make_repository(tmp_path / "repo")], [source], stop_containers=["db"])
+    # The plan's last hook takes the container's data directory away (as an unmounted disk
+    # would): Docker refuses to start it, for now.
+    away = tmp_path / "db-data-away"
+    attach(plan, make_script("unmount", f'#!/bin/sh\nmv "{mount}" "{away}"\n'), "post-backup")
+
+    run = runs.run_in_foreground(plan)
+
+    assert run.status == "success"
+    assert docker_host.state("db") == "exited"
+    record = run.container_stops.get()
+    assert record.started_at is None and record.start_attempts == 3
+    assert "bind source path does not exist" in record.start_error
+    assert "container start: trying again in 2s" in run.log and "container start: trying again in 5s" in run.log
+    assert "container start: still stopped: db; the worker tries again every minute for an hour" in run.log
+
+    recover_runs()  # the worker's minute task, while the disk is still away
+    record.refresh_from_db()
+    assert (record.started_at, record.start_attempts) == (None, 4)
+
+    away.rename(mount)
+    recover_runs()
+    record.refresh_from_db()
+    assert record.started_at is not None and docker_host.state("db") == "running"
+    run.refresh_from_db()
+    assert re.search(r"container start: trying again \(db\)\n.*container start: started db again at", run.log)
+
+    recover_runs()  # nothing left to start: no further line
+    assert PlanRun.objects.get(pk=run.pk).log == run.log
+
+
+def test_a_container_removed_meanwhile_is_not_tried_again(docker_host, tmp_path, source):
+    docker_host.run_container("db")
+    plan = make_plan("nightly", [make_repository(tmp_path / "repo")], [source], stop_containers=["db"])
+    attach(plan, make_script("remove", "#!/bin/sh\ndocker rm db\n"), "post-backup")
+
+    run = runs.run_in_foreground(plan)
+
+    record = run.container_stops.get()
+    assert record.start_attempts == ContainerStop.MAX_START_ATTEMPTS and not record.pending_start
+    assert "no longer exists" in record.start_error
+    assert "trying again" not in run.log

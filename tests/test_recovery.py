@@ -39,8 +39,9 @@ def test_worker_killed_during_borg_create_is_recovered_by_the_next_worker(qclust
     assert PlanRun.objects.get(pk=run.pk).status == "running", "nobody has noticed yet"
 
     qcluster()
-    # Recovery marks the run first, then finishes its jobs and runs their post steps.
-    wait_for(lambda: RepositoryJob.objects.get(run=run).post_done, 60, "the new worker to recover the run")
+    # Recovery runs the post steps first (the run stays active meanwhile), then finishes the
+    # run with its whole log in one update.
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the new worker to recover the run")
     run.refresh_from_db()
     assert (run.status, run.reason) == ("failure", "interrupted")
     assert "interrupted" in run.log

@@ -9,7 +9,9 @@ moving on. A container that is not running is left as it is and not recorded.
 
 ``after_run`` runs whatever happened before it — success, failure, cancel, and in
 ``recover_runs`` after the worker died — and starts exactly the recorded containers again,
-in reverse order (what was stopped last comes back first), marking each one started.
+in reverse order (what was stopped last comes back first), marking each one started. A
+start that fails is tried again a few times within the run, then every minute by the
+worker's recovery task (``retry_failed_starts``) for about an hour.
 
 Docker that cannot be reached, or that refuses a stop, fails the plan's pre step with one
 readable line in the run's log (the backup is not made); the post steps still run and
@@ -17,13 +19,16 @@ whatever was stopped is started again.
 """
 
 import time
+from itertools import groupby
 
 from django.conf import settings
 from django.utils import timezone
 
 from borgui.docker_client import LIST, PROXY_VARIABLES, START, STOP, Docker, DockerError, enable_text, selector_label
-from repositories.models import ContainerStop
+from repositories.models import ContainerStop, PlanRun
+from repositories.services.monitor import RunLog
 from repositories.services.steps import ChainOutcome, NoSteps, StepContext
+from repositories.status import Status
 
 DEFAULT_STOP_TIMEOUT = 60
 
@@ -138,39 +143,85 @@ class ContainerStopSteps(NoSteps):
         log = ctx.log
         if ctx.recovering:
             log(f"container start: {len(pending)} container(s) this run stopped: {', '.join(r.name for r in pending)}")
-        try:
-            docker = Docker.connect()
-        except DockerError as e:
-            for record in pending:
-                record.start_error = str(e)[:500]
-                record.save(update_fields=["start_error"])
-            names = " ".join(record.name for record in pending)
-            log(f"container start failed: {e}; start them by hand: docker start {names}")
-            return
-        with docker:
-            for record in pending:
-                self._start_one(ctx, docker, record)
+        for delay in (0, *START_RETRY_DELAYS):
+            if delay:
+                log(f"container start: trying again in {delay}s")
+                time.sleep(delay)
+            pending = start_again(log, pending)
+            if not pending:
+                return
+        names = " ".join(record.name for record in pending)
+        log(f"container start: still stopped: {names}; the worker tries again every minute for an hour")
 
-    @staticmethod
-    def _start_one(ctx: StepContext, docker: Docker, record: ContainerStop) -> None:
-        log, section = ctx.log, LIST
-        try:
-            container = docker.container(record.container_id) or docker.container(record.name)
-            if container is None:
-                raise DockerError(f"{record.name} ({record.container_id[:12]}) no longer exists")
-            if container.running:
-                note = "its stop did not happen" if record.stopped_at is None else "someone started it"
-                log(f"container start: {container.name} is already running ({note})")
-            else:
-                section = START
-                docker.start(container.id)
-                replaced = "" if container.id == record.container_id else f", a new container {container.id[:12]}"
-                log(f"container start: started {container.name}{replaced} again at {_clock()}")
-        except DockerError as e:
-            record.start_error = _explained(e, section)[:500]
-            record.save(update_fields=["start_error"])
-            hint = f"start it by hand: docker start {record.name}"
-            log(f"container start failed: {record.name}: {record.start_error}; {hint}")
-            return
-        record.started_at = timezone.now()
-        record.save(update_fields=["started_at"])
+
+# A daemon or proxy that restarts takes seconds: a few tries within the run, then the
+# worker's minute task goes on (retry_failed_starts).
+START_RETRY_DELAYS = (2, 5)
+
+
+def start_again(log, records: list[ContainerStop]) -> list[ContainerStop]:
+    """Start RECORDS' containers again (in the order given); return those still stopped."""
+    try:
+        docker = Docker.connect()
+    except DockerError as e:
+        for record in records:
+            _start_failed(record, str(e))
+        log(f"container start failed: {e}")
+        return [record for record in records if record.pending_start]
+    with docker:
+        return [record for record in records if not _start_one(log, docker, record) and record.pending_start]
+
+
+def _start_one(log, docker: Docker, record: ContainerStop) -> bool:
+    section = LIST
+    try:
+        container = docker.container(record.container_id) or docker.container(record.name)
+        if container is None:
+            _start_failed(record, f"{record.name} ({record.container_id[:12]}) no longer exists", final=True)
+            log(f"container start failed: {record.start_error}")
+            return False
+        if container.running:
+            note = "its stop did not happen" if record.stopped_at is None else "someone started it"
+            log(f"container start: {container.name} is already running ({note})")
+        else:
+            section = START
+            docker.start(container.id)
+            replaced = "" if container.id == record.container_id else f", a new container {container.id[:12]}"
+            log(f"container start: started {container.name}{replaced} again at {_clock()}")
+    except DockerError as e:
+        _start_failed(record, _explained(e, section))
+        log(f"container start failed: {record.name}: {record.start_error}")
+        return False
+    record.started_at = timezone.now()
+    record.save(update_fields=["started_at"])
+    return True
+
+
+def _start_failed(record: ContainerStop, error: str, final: bool = False) -> None:
+    record.start_error = error[:500]
+    record.start_attempts = ContainerStop.MAX_START_ATTEMPTS if final else record.start_attempts + 1
+    record.save(update_fields=["start_error", "start_attempts"])
+
+
+def retry_failed_starts() -> int:
+    """Containers that finished runs could not start again: one more try each (the worker's
+    minute task). Returns how many are running again; their runs' logs say so."""
+    waiting = (
+        ContainerStop.objects.filter(started_at__isnull=True, start_attempts__gt=0)
+        .filter(start_attempts__lt=ContainerStop.MAX_START_ATTEMPTS)
+        .exclude(run__status__in=Status.active_values())
+        .order_by("run", "-id")
+    )
+    started = 0
+    # Two workers trying at once do no harm: the second finds the container running.
+    for run_id, records in groupby(waiting, key=lambda record: record.run_id):
+        records = list(records)
+        log = RunLog(initial=PlanRun.objects.get(pk=run_id).log)
+        log(f"container start: trying again ({', '.join(record.name for record in records)})")
+        still_stopped = start_again(log, records)
+        started += len(records) - len(still_stopped)
+        for record in still_stopped:
+            if not record.pending_start:
+                log(f"container start: giving up on {record.name}; start it by hand: docker start {record.name}")
+        PlanRun.objects.filter(pk=run_id).update(log=log.value())
+    return started
