@@ -61,13 +61,14 @@ def test_output_parameters_and_simulated_post_backup(manage, tmp_path):
         (["show", "--repository", "nope"], "CommandError: no repository named 'nope'"),
         (["show", "--param", "PATH=/tmp"], "CommandError: PATH: not a parameter of script show"),
         (["show", "--param", "novalue"], "CommandError: --param 'novalue': use NAME=VALUE"),
+        (["show", "--hook-type", "during"], "invalid choice: 'during' (choose from 'pre-backup', 'post-backup')"),
     ],
 )
-def test_usage_errors(manage, args, message):
+def test_usage_errors_are_125_could_not_run_never_a_script_exit_code(manage, args, message):
     make_script("show", "#!/bin/sh\ntrue\n")
     result = manage("test_script", *args)
-    assert result.returncode == 2
-    assert result.stderr.strip() == message
+    assert result.returncode == 125
+    assert result.stderr.strip().splitlines()[-1].endswith(message)
     assert ScriptExecution.objects.count() == 0
 
 

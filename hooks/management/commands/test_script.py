@@ -2,10 +2,24 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+# The command's exit code is the script's, so a usage error must not look like a script
+# that exited 2: like `docker run`, it is 125, "could not run".
+from hooks.services.runner import EXIT_COULD_NOT_RUN as COULD_NOT_RUN
+
 
 class Command(BaseCommand):
     help = "Run a library script as a test, in the foreground, and print its output."
     requires_system_checks = []
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        argparse_exit = parser.exit
+
+        def exit(status=0, message=None):
+            argparse_exit(COULD_NOT_RUN if status == 2 else status, message)
+
+        parser.exit = exit
+        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("script", help="name of the script")
@@ -22,17 +36,17 @@ class Command(BaseCommand):
         try:
             found = Script.objects.get(name=script)
         except Script.DoesNotExist:
-            raise CommandError(f"no script named {script!r}", returncode=2) from None
+            raise CommandError(f"no script named {script!r}", returncode=COULD_NOT_RUN) from None
         chosen = None
         if repository is not None:
             chosen = Repository.objects.filter(name=repository).first()
             if chosen is None:
-                raise CommandError(f"no repository named {repository!r}", returncode=2)
+                raise CommandError(f"no repository named {repository!r}", returncode=COULD_NOT_RUN)
         try:
             values = dict(_split(item) for item in param)
             execution = create_test(found, "test_script", chosen, hook_type, status, values)
         except (TestRequestError, ValueError) as e:
-            raise CommandError(str(e), returncode=2) from e
+            raise CommandError(str(e), returncode=COULD_NOT_RUN) from e
         execution = run_test(execution)
         self.stdout.write(execution.stdout, ending="")
         self.stderr.write(execution.stderr, ending="")
