@@ -8,7 +8,6 @@ the process that started it (PR_SET_PDEATHSIG), so a killed worker leaves no bor
 and holding the repository lock.
 """
 
-import ctypes
 import json
 import os
 import shlex
@@ -26,10 +25,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from borgui.processes import die_with_parent
 from hooks.services.output import BoundedText
 from repositories.models import Encryption, Repository, SSHConnection
 
-PR_SET_PDEATHSIG = 1
 _STRIPPED_PREFIXES = ("BORG_", "BORGUI_", "SECRET_KEY", "DATABASE_URL", "DJANGO_SUPERUSER_")
 
 
@@ -98,13 +97,6 @@ def _one_line(message: str) -> str:
 
 def borg_base_dir() -> Path:
     return Path(settings.DATA_DIR) / "borg"
-
-
-def _kill_with_parent() -> None:
-    # Runs in the child between fork and exec: SIGTERM when the parent dies, so borg
-    # releases its lock instead of running on unowned.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _base_environment() -> dict[str, str]:
@@ -219,7 +211,7 @@ class BorgProcess:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=_kill_with_parent,  # noqa: PLW1509 - prctl must run in the child
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl must run in the child
             start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop borg cleanly
         )
         stdout_chunks: list[bytes] = []

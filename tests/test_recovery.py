@@ -2,20 +2,29 @@
 
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from hooks.models import ScriptExecution
 from repositories import borg
 from repositories.models import PlanRun, RepositoryJob
 from repositories.services import runs
+from repositories.services.recovery import recover_runs
 from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository, make_source_tree
 from tests.harness.net import wait_for
+from tests.hookkit import attach, make_script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def _pids(pattern: str) -> list[str]:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+
+
 def _borg_pids(marker) -> list[str]:
-    return subprocess.run(["pgrep", "-f", f"borg .*{marker}"], capture_output=True, text=True).stdout.split()
+    return _pids(f"borg .*{marker}")
 
 
 @pytest.fixture
@@ -88,3 +97,38 @@ def test_recover_runs_command_finishes_a_run_whose_heartbeat_stopped(manage, slo
     run.refresh_from_db()
     assert (run.status, run.reason, run.plan_post_done) == ("failure", "interrupted", True)
     assert run.jobs.get().status == "skipped"
+
+
+def test_worker_killed_during_a_hook_takes_the_hook_with_it(qcluster, tmp_path):
+    plan = make_plan("hooked", [make_repository(tmp_path / "repo")], [make_source_tree(tmp_path / "src")])
+    started = tmp_path / "hook-started"
+    long_pre = make_script("long-pre", f'#!/bin/sh\ntouch "{started}"\nexec sleep 4321\n')
+    attach(plan, long_pre, "pre-backup")
+    first = qcluster()
+    run = runs.queue_run(plan)
+    wait_for(started.exists, 60, "the pre hook to start")
+    first.kill_hard()  # the hook runs in its own session: only its parent's death reaches it
+    wait_for(lambda: not _pids("sleep 4321"), 10, "the hook to die with its worker")
+
+    qcluster()
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the new worker to recover the run")
+    execution = ScriptExecution.objects.get(run=run)
+    assert (execution.state, execution.error) == ("done", "interrupted: the worker running it stopped")
+    assert execution.finished is not None
+    assert "1 hook run(s) interrupted with the worker" in PlanRun.objects.get(pk=run.pk).log
+
+
+def test_a_script_test_whose_worker_died_is_finished_as_interrupted():
+    script = make_script("slow", "#!/bin/sh\nsleep 1\n", timeout=60)
+    long_ago = timezone.now() - timedelta(seconds=60 + 121)
+    lost = ScriptExecution.objects.create(
+        script=script, script_name="slow", hook_type="test", state="running", started=long_ago
+    )
+    busy = ScriptExecution.objects.create(
+        script=script, script_name="slow", hook_type="test", state="running", started=timezone.now()
+    )
+    recover_runs()
+    lost.refresh_from_db()
+    busy.refresh_from_db()
+    assert (lost.state, lost.error, lost.succeeded) == ("done", "interrupted: the worker running it stopped", False)
+    assert busy.state == "running", "still within its timeout: maybe running"

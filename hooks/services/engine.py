@@ -152,6 +152,16 @@ def execute_hook(
     return complete_execution(execution, result)
 
 
+INTERRUPTED = "interrupted: the worker running it stopped"
+
+
+def mark_interrupted(executions) -> int:
+    """Finish the still running EXECUTIONS whose worker died, as failed."""
+    return executions.filter(state=ExecutionState.RUNNING).update(
+        state=ExecutionState.DONE, error=INTERRUPTED, finished=timezone.now()
+    )
+
+
 def _not_run(error: str) -> ScriptResult:
     return ScriptResult(exit_code=None, signal=None, timed_out=False, duration=0.0, stdout="", stderr="", error=error)
 
@@ -297,6 +307,14 @@ class HookSteps(NoSteps):
             )
         finally:
             ctx.notes["job"] = None
+
+    def after_run(self, ctx: StepContext) -> None:
+        if not ctx.recovering:
+            return
+        # Hooks the dead worker was running: they died with it (PR_SET_PDEATHSIG).
+        count = mark_interrupted(ScriptExecution.objects.filter(run=ctx.run))
+        if count:
+            ctx.log(f"{count} hook run(s) interrupted with the worker")
 
     def plan_post(self, ctx: StepContext, status: Status) -> Status:
         hooks = [hook_for_attachment(a) for a in attachments_of(ctx.run.plan, HookType.POST_BACKUP)]

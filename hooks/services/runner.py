@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from borgui.processes import die_with_parent
 from hooks.services.output import DEFAULT_HEAD_CHARS, DEFAULT_TAIL_CHARS, BoundedText, SecretMasker
 
 OutputCallback = Callable[[str, str], None]
@@ -314,6 +315,7 @@ def _spawn(argv: list[str], env: Mapping[str, str], cwd: str | None, stdin) -> s
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl must run in the child
             )
         except OSError as exc:
             # Another thread forking while we wrote the file can briefly hold it open.

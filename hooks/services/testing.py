@@ -6,6 +6,7 @@ in the foreground by `manage.py test_script`.
 """
 
 import json
+from datetime import timedelta
 
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -17,6 +18,7 @@ from hooks.services.engine import (
     complete_execution,
     declared_parameters,
     execute_hook,
+    mark_interrupted,
     repository_info,
     source_host,
 )
@@ -24,6 +26,9 @@ from hooks.services.environment import HookContext
 from hooks.services.runner import ScriptResult
 
 TASK = "hooks.tasks.run_script_test"
+# The runner ends a script at its timeout (then SIGKILL after a grace): a test still
+# "running" this long after that lost its worker.
+INTERRUPTED_AFTER_TIMEOUT = timedelta(minutes=2)
 BACKUP_STATUSES = ("success", "failure", "warning")
 
 
@@ -60,7 +65,9 @@ def create_test(
 
 
 def queue_test(execution: ScriptExecution) -> None:
-    async_task(TASK, execution.pk, q_options={"group": f"script-test:{execution.script_id}"})
+    # No django-q timeout: the runner ends the script at its own timeout, which may be
+    # longer than the cluster's; the task claims its row, so a second delivery does nothing.
+    async_task(TASK, execution.pk, q_options={"timeout": -1, "group": f"script-test:{execution.script_id}"})
 
 
 def _context(execution: ScriptExecution) -> tuple[HookContext, object]:
@@ -101,3 +108,19 @@ def run_test(execution: ScriptExecution) -> ScriptExecution:
 
 def _not_run(reason: str) -> ScriptResult:
     return ScriptResult(exit_code=None, signal=None, timed_out=False, duration=0.0, stdout="", stderr="", error=reason)
+
+
+def expire_interrupted_tests() -> int:
+    """Tests still running long past their script's timeout: their worker died."""
+    now = timezone.now()
+    stale = [
+        execution.pk
+        for execution in ScriptExecution.objects.filter(hook_type="test", state=ExecutionState.RUNNING)
+        .exclude(started=None)
+        .select_related("script")
+        if execution.started
+        + timedelta(seconds=execution.script.timeout if execution.script else 0)
+        + INTERRUPTED_AFTER_TIMEOUT
+        < now
+    ]
+    return mark_interrupted(ScriptExecution.objects.filter(pk__in=stale)) if stale else 0

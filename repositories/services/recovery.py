@@ -1,7 +1,8 @@
 """Finishing runs whose worker died (SPEC §3): status failure, reason "interrupted", then
 the post steps it still owed — repository post chains of jobs whose pre chain started, the
-plan post chain, and the after-run steps (containers started again). The same minute task
-tries again to start containers that finished runs could not start."""
+plan post chain, and the after-run steps (containers started again, hook runs of the dead
+worker marked interrupted). The same minute task tries again to start containers that
+finished runs could not start, and finishes script tests whose worker died."""
 
 import logging
 import socket
@@ -112,9 +113,11 @@ def _guarded(log, step, *args):
 
 def recover_runs(stale_after: float | None = None) -> list[PlanRun]:
     stale_after = settings.BORGUI_STALE_AFTER_SECONDS if stale_after is None else stale_after
+    from hooks.services.testing import expire_interrupted_tests
     from repositories.services.containers import retry_failed_starts
 
     expire_pending(settings.BORGUI_PENDING_EXPIRY_SECONDS)
     recovered = [run for run in dead_runs(stale_after) if recover_run(run)]
     retry_failed_starts()
+    expire_interrupted_tests()
     return recovered
