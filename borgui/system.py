@@ -105,7 +105,15 @@ _SUBCOMMANDS = {
     "stats": LIST, "start": START, "stop": STOP, "restart": RESTART, "exec": EXEC,
 }  # fmt: skip
 _HARMLESS = {"version", "info", "help"}
-_DOCKER_COMMAND = re.compile(r"(?<![\w./$-])docker\s+(?:container\s+)?([a-z][a-z-]*)")
+# The CLI's global options come before the subcommand: `docker -H tcp://… stop db`.
+_GLOBAL_OPTIONS = (
+    r"(?:(?:-H|--host|-c|--context|--config|-l|--log-level|--tlscacert|--tlscert|--tlskey)(?:=|\s+)\S+"
+    r"|-D|--debug|--tls|--tlsverify)"
+)
+_DOCKER_COMMAND = re.compile(
+    r"(?<![\w./$-])(?:/[\w.-]+)*/?docker"  # docker, or a path to it: /usr/bin/docker
+    rf"(?:\s+{_GLOBAL_OPTIONS})*\s+(?:container\s+)?([a-z][a-z-]*)"
+)
 
 
 def docker_commands(body: str) -> list[str]:
@@ -147,7 +155,13 @@ def _hook_bodies():
     from hooks.models import ExecutionTarget, HookAttachment
     from repositories.models import Repository
 
-    attachments = HookAttachment.objects.filter(enabled=True).select_related("script").order_by("script__name", "id")
+    # A disabled plan counts as unused, for its hooks as for its built-in stop below.
+    attachments = (
+        HookAttachment.objects.filter(enabled=True)
+        .exclude(plan__enabled=False)
+        .select_related("script")
+        .order_by("script__name", "id")
+    )
     seen = set()
     for attachment in attachments:
         script = attachment.script

@@ -166,11 +166,27 @@ docker exec db pg_dumpall > /tmp/x; docker compose restart; DOCKER_HOST=x docker
     assert docker_commands(body) == ["ps", "stop", "exec", "compose", "inspect"]
 
 
+@pytest.mark.parametrize(
+    ("line", "commands"),
+    [
+        ("/usr/bin/docker stop pg", ["stop"]),
+        ("docker -H tcp://proxy:2375 stop pg", ["stop"]),
+        ("docker --host=tcp://proxy:2375 container restart pg", ["restart"]),
+        ("docker --context prod start pg", ["start"]),
+        ("docker -D --tls exec pg true", ["exec"]),
+        ("ls /var/run/docker.sock; mydocker stop x; $docker stop y; echo docker:", []),
+    ],
+)
+def test_docker_commands_with_a_path_or_global_options(line, commands):
+    assert docker_commands(f"#!/bin/sh\n{line}\n") == commands
+
+
 @pytest.mark.django_db
 def test_disabled_source_side_and_unused_hooks_do_not_count():
     sync_templates()  # templates in the library, attached nowhere: not used
     plan = make_plan("nightly", [], ["/srv"])
-    make_plan("off", [], ["/srv"], enabled=False, stop_containers=["db"])
+    off = make_plan("off", [], ["/srv"], enabled=False, stop_containers=["db"])
+    attach(off, make_script("off-start", "docker start db\n"), "post-backup")  # its plan is disabled
     attach(plan, Script.objects.get(name=STOP.name), "pre-backup", enabled=False)
     remote = make_script("remote-stop", "docker stop db\n", execution_target="source")
     attach(plan, remote, "pre-backup")
