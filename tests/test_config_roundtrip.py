@@ -237,6 +237,12 @@ def test_every_key_round_trips_and_a_second_apply_changes_nothing(manage, tmp_pa
     for secret in all_secret_values():
         assert secret not in text
     assert "init:" not in text
+    # Hooks in SPEC §9's shape and key order.
+    assert (
+        "- {script: start-db, run_on: always, on_failure: continue, enabled: true, parameters: {CONTAINER_NAME: db1}}"
+        in text
+    )
+    assert "- {script: stop-db, on_failure: fail, enabled: true, parameters: {" in text
     variables = variables_in_header(text)
     assert {
         "BORGUI_SSH_WEB1_PRIVATE_KEY",

@@ -140,15 +140,22 @@ class _Exporter:
         return out
 
     def hooks(self, owner, kind: str) -> dict:
-        attachments = HookAttachment.objects.filter(**{kind: owner}).select_related("script").order_by("order", "id")
+        attachments = (
+            HookAttachment.objects.filter(**{kind: owner})
+            .select_related("script")
+            .prefetch_related("script__parameters")
+            .order_by("order", "id")
+        )
         out = {}
         for hook_type in HookType.values:
             entries = []
             for position, attachment in enumerate((a for a in attachments if a.hook_type == hook_type), 1):
                 script = attachment.script
-                entry = Flow(script=script.name, on_failure=attachment.effective_on_failure)
+                # SPEC §9's order: {script, on_failure, …} before, {script, run_on, on_failure, …} after.
+                entry = Flow(script=script.name)
                 if hook_type == HookType.POST_BACKUP:
                     entry["run_on"] = attachment.effective_run_on
+                entry["on_failure"] = attachment.effective_on_failure
                 if attachment.timeout is not None:
                     entry["timeout"] = attachment.timeout
                 entry["enabled"] = attachment.enabled
