@@ -384,6 +384,14 @@ def queue_install(package: PackageInstall, *, new: bool = False) -> bool:
     return True
 
 
+def queue_refresh(package_ids: list[int]) -> None:
+    """Ask a worker, where hooks run and installs happen, what dpkg says of these packages."""
+    from django_q.tasks import async_task
+
+    ids = list(package_ids)
+    transaction.on_commit(lambda: async_task("packages_admin.tasks.refresh_packages", ids, group="packages"))
+
+
 def package_log(stored: str = "") -> SharedBoundedText:
     """The bounded install log, continuing STORED (the reader thread appends, saves read it)."""
     return SharedBoundedText(stored, head=LOG_HEAD, tail=LOG_TAIL)

@@ -15,3 +15,9 @@ def install_package(package_id: int) -> str:
         logger.info("package %s was removed from the list before its install ran", package_id)
         return "removed"
     return services.install(package).status
+
+
+def refresh_packages(package_ids: list[int]) -> str:
+    """Refresh the status of recorded packages from this worker's dpkg (the admin's action)."""
+    results = [services.refresh_status(package) for package in PackageInstall.objects.filter(pk__in=package_ids)]
+    return f"{results.count(True)} installed, {results.count(False)} not installed, {results.count(None)} busy"

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django_q.models import OrmQ
 
 from packages_admin.models import PackageInstall
+from packages_admin.tasks import refresh_packages
 from tests.test_packages_install import dpkg_version, make_fake_tools, needs_root, remove_hello
 from tests.test_packages_validation import HOSTILE_NAMES
 
@@ -163,14 +164,22 @@ def test_install_again_button_on_the_change_page(client, admin, fake_path):
 
 
 @needs_root
-@pytest.mark.django_db
-def test_refresh_status_asks_dpkg(client, admin):
+@pytest.mark.django_db(transaction=True)
+def test_refresh_status_asks_dpkg_on_the_worker(client, admin):
     dpkg = PackageInstall.objects.create(name="dpkg", status="failed")
     gone = PackageInstall.objects.create(name="borgui-test-not-installed", status="installed", installed_version="1")
     client.force_login(admin)
     response = client.post(LIST_URL, {"action": "refresh_status", "_selected_action": [dpkg.pk, gone.pk]}, follow=True)
 
-    assert messages_of(response) == ["Refreshed 2 packages: 1 installed, 1 not installed."]
+    assert messages_of(response) == ["2 packages: the worker checks the status with dpkg-query; reload in a moment."]
+    ((func, args),) = queued_installs()
+    assert func == "packages_admin.tasks.refresh_packages" and sorted(args[0]) == sorted([dpkg.pk, gone.pk])
+    assert (PackageInstall.objects.get(pk=dpkg.pk).status, PackageInstall.objects.get(pk=gone.pk).status) == (
+        "failed",
+        "installed",
+    ), "nothing is checked in the web process"
+
+    assert refresh_packages(*args) == "1 installed, 1 not installed, 0 busy"  # what the worker runs
     dpkg.refresh_from_db()
     gone.refresh_from_db()
     assert (dpkg.status, dpkg.installed_version) == ("installed", dpkg_version("dpkg"))
