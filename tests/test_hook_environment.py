@@ -5,6 +5,7 @@ import pytest
 
 from hooks.parameters import parameter_name_problem, proposed_parameters
 from hooks.services.environment import HookContext, RepositoryInfo, build_hook_environment
+from hooks.services.testing import create_test, run_test
 from repositories.models import SSHConnection
 from repositories.services import runs
 from tests.factories import make_plan, make_repository, make_source_tree
@@ -15,6 +16,7 @@ from tests.hookkit import ENV_DUMP, attach, borg_ui, make_script, read_envs
 BORGUI_SECRETS = {
     "SECRET_KEY": "django-secret",
     "SECRET_KEY_FILE": "/run/secrets/key",
+    "DATABASE_URL": "postgres://borgui:db-password@db/borgui",
     "DATABASE_URL_FILE": "/run/secrets/db",
     "BORGUI_ENCRYPTION_KEY": "fernet",
     "BORGUI_ADMIN_PASSWORD": "pw",
@@ -133,6 +135,30 @@ def test_exact_environment_of_repository_and_plan_hooks(tmp_path, hostile_enviro
     for env in (plan_pre, repo_pre, repo_post, plan_post):
         _assert_no_borgui_secrets(env)
         assert env["CONTAINER_NAME"] == "postgres" and env["LOG"] == str(log)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_exact_environment_of_script_tests(tmp_path, hostile_environment):
+    log = tmp_path / "env.log"
+    script = make_script("env", ENV_DUMP, {"LOG": str(log), "CONTAINER_NAME": "postgres"})
+    repository = make_repository(tmp_path / "repo", init=False)
+    repository.source_connection = SSHConnection.objects.create(name="web1", host="192.0.2.10", username="backup")
+    repository.save()
+
+    run_test(create_test(script, "tests"))
+    run_test(create_test(script, "tests", repository, "post-backup", "warning", {"CONTAINER_NAME": "db1"}))
+
+    plain, simulated = read_envs(log)
+    assert borg_ui(plain) == {"BORG_UI_HOOK_TYPE": "pre-backup"}
+    assert borg_ui(simulated) == {
+        "BORG_UI_HOOK_TYPE": "post-backup", "BORG_UI_BACKUP_STATUS": "warning",
+        "BORG_UI_REPOSITORY_ID": str(repository.pk), "BORG_UI_REPOSITORY_NAME": "main",
+        "BORG_UI_REPOSITORY_PATH": str(tmp_path / "repo"),
+        "BORG_UI_REMOTE_HOST": "192.0.2.10", "BORG_UI_REMOTE_PORT": "22", "BORG_UI_REMOTE_USERNAME": "backup",
+    }  # fmt: skip
+    for env, container in ((plain, "postgres"), (simulated, "db1")):
+        _assert_no_borgui_secrets(env)
+        assert env["CONTAINER_NAME"] == container
 
 
 @pytest.mark.django_db(transaction=True)

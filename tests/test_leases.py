@@ -3,10 +3,13 @@
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
+from django.db import connection
 
 from repositories.models import PlanRun, RepositoryJob
+from repositories.services import pipeline
 from tests.conftest import ROOT
 from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository, make_source_tree
 from tests.harness.net import wait_for
@@ -91,3 +94,28 @@ def test_waiting_is_bounded_and_fails_with_a_clear_reason(subprocess_env, tmp_pa
     assert run.reason == "timed out waiting for repository main (another backup is writing it)"
     assert run.jobs.get().status == "skipped"
     assert slow.wait(120) == 0
+
+
+def _start_at_once(plan, barrier: threading.Barrier, outcomes: list[str]) -> None:
+    barrier.wait()
+    try:
+        pipeline.create_run(plan, "cli")
+        outcomes.append("started")
+    except pipeline.PlanAlreadyRunning:
+        outcomes.append("refused")
+    finally:
+        connection.close()
+
+
+def test_a_plan_started_from_several_places_at_once_runs_once(tmp_path):
+    plan = make_plan("nightly", [make_repository(tmp_path / "repo", init=False)], [tmp_path])
+    starters = 4
+    for _round in range(5):
+        barrier, outcomes = threading.Barrier(starters), []
+        threads = [threading.Thread(target=_start_at_once, args=(plan, barrier, outcomes)) for _ in range(starters)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["refused"] * (starters - 1) + ["started"]
+        PlanRun.objects.filter(plan=plan).update(status="success")  # finished: the next round may start

@@ -40,6 +40,9 @@ def worker_identity() -> str:
 def create_run(plan: BackupPlan, trigger: str, only: Repository | None = None, scheduled_for=None) -> PlanRun:
     """Record a pending run with one job per repository (in the plan's order)."""
     with transaction.atomic():
+        # The plan's row lock makes check-then-create one step for every process: a run
+        # started from the admin and one from the command at the same moment cannot both start.
+        BackupPlan.objects.select_for_update().filter(pk=plan.pk).first()
         active = plan.runs.filter(status__in=Status.active_values()).first()
         if active is not None:
             raise PlanAlreadyRunning(f"plan {plan.name} is already running (run {active.pk})")
