@@ -198,6 +198,17 @@ class HookAttachment(models.Model):
     def set_values(self, values: dict[str, str]) -> None:
         self.parameter_values = json.dumps(values, sort_keys=True) if values else ""
 
+    def undeclared_values_problem(self, script_name: str, declared: set[str]) -> str:
+        """Values for names the script does not declare (also checked by apply_config before
+        the script is saved)."""
+        unknown = sorted(set(self.values()) - declared)
+        if not unknown:
+            return ""
+        return (
+            f"{', '.join(unknown)}: not a parameter of script {script_name} "
+            f"(declared: {', '.join(sorted(declared)) or 'none'})."
+        )
+
     def clean(self):
         errors = {}
         if self.hook_type == HookType.PRE_BACKUP and self.run_on:
@@ -206,12 +217,9 @@ class HookAttachment(models.Model):
             errors["on_failure"] = "A post-backup hook's on_failure is fail or continue."
         if self.script_id:
             declared = set(self.script.parameters.values_list("name", flat=True))
-            unknown = sorted(set(self.values()) - declared)
-            if unknown:
-                errors["parameter_values"] = (
-                    f"{', '.join(unknown)}: not a parameter of script {self.script.name} "
-                    f"(declared: {', '.join(sorted(declared)) or 'none'})."
-                )
+            problem = self.undeclared_values_problem(self.script.name, declared)
+            if problem:
+                errors["parameter_values"] = problem
         if errors:
             raise ValidationError(errors)
 

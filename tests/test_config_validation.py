@@ -333,6 +333,22 @@ CASES = [
         [f"{PRE}[0].parameters: CONTAINER: not a parameter of script stop-db (declared: CONTAINER_NAME)."],
     ),
     (
+        "several-problems-in-one-round",
+        lambda document: [
+            change(document)
+            for change in (
+                _set("plans.0.hooks.pre-backup.0.parameters", {"CONTAINER": "db1"}),
+                _set("plans.0.schedule", "61 * * * *"),
+                _set("repositories.0.encryption", "repokey"),
+            )
+        ],
+        [
+            "repositories[0].passphrase: Encryption repokey needs a passphrase.",
+            f"{P}.schedule: {CRON}",
+            f"{PRE}[0].parameters: CONTAINER: not a parameter of script stop-db (declared: CONTAINER_NAME).",
+        ],
+    ),
+    (
         "passphrase-needed",
         _set("repositories.0.encryption", "repokey"),
         ["repositories[0].passphrase: Encryption repokey needs a passphrase."],

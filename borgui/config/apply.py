@@ -375,8 +375,22 @@ class Applier:
                     attachment, path, ATTACHMENT_KEYS, exclude=["script", "repository", "plan"]
                 )
                 self._reference(data, "script", "scripts", "script", path)
+                declared = self._declared_parameters(data["script"])
+                if declared is not None:
+                    problem = attachment.undeclared_values_problem(data["script"], declared)
+                    if problem:
+                        self.problems.append(Problem(key_path(path, "parameters"), problem))
                 prepared.append(Hook(path, data["script"], attachment))
             item.hooks[hook_type] = prepared
+
+    def _declared_parameters(self, script_name: str) -> set[str] | None:
+        """The parameter names SCRIPT will declare once applied: as the file gives them, else
+        as stored (None: no such script, reported by the reference check)."""
+        for data in self.doc.get("scripts", []):
+            if data["name"] == script_name:
+                return {parameter["name"] for parameter in data.get("parameters", [])}
+        script = self.existing["scripts"].get(script_name)
+        return None if script is None else {parameter.name for parameter in script.parameters.all()}
 
     def _prepare_repository(self, index: int, data: dict) -> None:
         item = self._item("repositories", index, data, Repository)
