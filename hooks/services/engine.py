@@ -142,13 +142,13 @@ def execute_hook(
         execution.save(update_fields=["state", "started"])
     refusal = _refusal(hook, source_connection)
     if refusal:
-        return complete_execution(execution, _not_run(refusal))
+        return complete_execution(execution, not_run(refusal))
     try:
         result = _run(hook, context, source_connection, [*hook.secrets, *(extra_secrets or [])])
     except Exception as e:
         # A hook that cannot even start (a value the OS refuses…) is still recorded, as failed.
         logger.exception("hook %s could not run", hook.name)
-        result = _not_run(f"script {hook.name} could not run: {e}")
+        result = not_run(f"script {hook.name} could not run: {e}")
     return complete_execution(execution, result)
 
 
@@ -162,7 +162,8 @@ def mark_interrupted(executions) -> int:
     )
 
 
-def _not_run(error: str) -> ScriptResult:
+def not_run(error: str) -> ScriptResult:
+    """The result of a hook that never started: recorded as failed, with ERROR as the reason."""
     return ScriptResult(exit_code=None, signal=None, timed_out=False, duration=0.0, stdout="", stderr="", error=error)
 
 

@@ -19,11 +19,11 @@ from hooks.services.engine import (
     declared_parameters,
     execute_hook,
     mark_interrupted,
+    not_run,
     repository_info,
     source_host,
 )
 from hooks.services.environment import HookContext
-from hooks.services.runner import ScriptResult
 
 TASK = "hooks.tasks.run_script_test"
 # The runner ends a script at its timeout (then SIGKILL after a grace): a test still
@@ -87,7 +87,7 @@ def run_test(execution: ScriptExecution) -> ScriptExecution:
     script = execution.script
     if script is None:
         execution.state, execution.started = ExecutionState.RUNNING, timezone.now()
-        return complete_execution(execution, _not_run("the script was deleted"))
+        return complete_execution(execution, not_run("the script was deleted"))
     declared = declared_parameters(script)
     values, missing = resolve_values(declared, json.loads(execution.test_parameters or "{}"))
     secret_names = {p.name for p in declared if p.secret}
@@ -104,10 +104,6 @@ def run_test(execution: ScriptExecution) -> ScriptExecution:
     )
     context, connection = _context(execution)
     return execute_hook(hook, context, connection, execution=execution)
-
-
-def _not_run(reason: str) -> ScriptResult:
-    return ScriptResult(exit_code=None, signal=None, timed_out=False, duration=0.0, stdout="", stderr="", error=reason)
 
 
 def expire_interrupted_tests() -> int:

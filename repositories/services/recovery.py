@@ -112,10 +112,10 @@ def _guarded(log, step, *args):
 
 
 def recover_runs(stale_after: float | None = None) -> list[PlanRun]:
-    stale_after = settings.BORGUI_STALE_AFTER_SECONDS if stale_after is None else stale_after
     from hooks.services.testing import expire_interrupted_tests
     from repositories.services.containers import retry_failed_starts
 
+    stale_after = settings.BORGUI_STALE_AFTER_SECONDS if stale_after is None else stale_after
     expire_pending(settings.BORGUI_PENDING_EXPIRY_SECONDS)
     recovered = [run for run in dead_runs(stale_after) if recover_run(run)]
     retry_failed_starts()
