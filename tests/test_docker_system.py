@@ -217,3 +217,22 @@ def test_a_proxy_hiding_the_version_is_named(docker_host, socket_proxy, monkeypa
     assert code == 1
     denied = "denied by the Docker socket proxy at {host} (HTTP 403): enable VERSION=1 on the proxy"
     assert f"docker daemon   FAILED  {denied}\n" in text
+
+
+@pytest.mark.django_db
+def test_a_docker_cli_installed_while_the_worker_runs_is_seen_without_a_restart(tmp_path, monkeypatch):
+    from borgui.tasks import system_report
+
+    bin_dir, tools = tmp_path / "bin", tmp_path / "tools"
+    bin_dir.mkdir()
+    tools.mkdir()
+    (tools / "borg").symlink_to(shutil.which("borg"))  # borg, and no docker CLI, on PATH
+    monkeypatch.setenv("PATH", f"{bin_dir}:{tools}")
+
+    def cli_line() -> str:
+        return next(f"{c['ok']} {c['detail']}" for c in system_report()["checks"] if c["name"] == "docker CLI")
+
+    assert cli_line() == f"False {DOCKER_CLI_MISSING}"
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 0\n")  # what `apt-get install docker.io` puts on PATH
+    (bin_dir / "docker").chmod(0o755)
+    assert cli_line() == f"True {bin_dir / 'docker'}"
