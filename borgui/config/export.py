@@ -79,8 +79,10 @@ class _Exporter:
     def __init__(self):
         self.refs: list[EnvRef] = []
 
-    def ref(self, identity: tuple[str, ...], parts: list[str], description: str) -> EnvRef:
-        ref = EnvRef(identity, "_".join(["BORGUI", *map(_variable_part, parts)]), description)
+    def ref(self, identity: tuple[str, ...], description: str, parts: list[str] | None = None) -> EnvRef:
+        """A secret's variable: BORGUI_ and its PARTS (by default, its identity) in capitals."""
+        name_parts = identity if parts is None else parts
+        ref = EnvRef(identity, "_".join(["BORGUI", *map(_variable_part, name_parts)]), description)
         self.refs.append(ref)
         return ref
 
@@ -108,7 +110,6 @@ class _Exporter:
         if connection.private_key:
             out["private_key_env"] = self.ref(
                 ("ssh", connection.name, "private_key"),
-                ["SSH", connection.name, "PRIVATE_KEY"],
                 f"private key of SSH connection {connection.name}",
             )
         if connection.known_hosts:
@@ -169,8 +170,8 @@ class _Exporter:
                     if declared[name].secret:
                         ref = self.ref(
                             (kind, owner.name, hook_type, str(position), name),
-                            ["ATTACHMENT", kind, owner.name, hook_type, str(position), name],
                             f"{name} of the {hook_type} hook {position} ({script.name}) of {kind} {owner.name}",
+                            parts=["ATTACHMENT", kind, owner.name, hook_type, str(position), name],
                         )
                         values[name] = {"env": ref}
                     else:
@@ -186,13 +187,11 @@ class _Exporter:
         if repository.passphrase:
             out["passphrase_env"] = self.ref(
                 ("repository", repository.name, "passphrase"),
-                ["REPOSITORY", repository.name, "PASSPHRASE"],
                 f"passphrase of repository {repository.name}",
             )
         if repository.exported_key:
             out["exported_key_env"] = self.ref(
                 ("repository", repository.name, "exported_key"),
-                ["REPOSITORY", repository.name, "EXPORTED_KEY"],
                 f"borg key (keyfile mode) of repository {repository.name}",
             )
         if repository.source_connection_id:
