@@ -7,13 +7,13 @@ nothing is pulled. Tests reach it only through ``DOCKER_HOST`` set to its socket
 
 import os
 import shutil
-import signal
 import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
 
 from tests.harness.net import wait_for
+from tests.harness.processes import terminate
 
 BUSYBOX_IMAGE = "borgui-test/busybox:latest"
 BUSYBOX_APPLETS = ["sh", "sleep", "echo", "cat", "ls", "touch", "mkdir", "rm", "date", "env", "true", "false", "grep"]
@@ -103,11 +103,6 @@ class DockerDaemon:
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.remove_all_containers()
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            terminate(self.process, 30)
         # vfs layers can be large: leave no trace in /tmp.
         shutil.rmtree(self.root, ignore_errors=True)

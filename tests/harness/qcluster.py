@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.harness.processes import terminate
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -32,16 +34,10 @@ class QCluster:
         self.process.wait()
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        # SIGTERM to the cluster's main process only, as `docker stop` does: it stops its
-        # workers itself (SIGTERM to every process of the group leaves it hanging).
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        # SIGTERM to the cluster's main process only: it stops its workers itself (SIGTERM
+        # to every process of the group leaves it hanging).
+        if self.process is not None:
+            terminate(self.process, 30)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -12,12 +12,12 @@ Two shapes:
 """
 
 import shutil
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
 from tests.harness.net import free_port, port_open, wait_for
+from tests.harness.processes import terminate
 
 # The image's defaults: only events, ping and version are open.
 DEFAULTS = {
@@ -133,13 +133,8 @@ class SocketProxy:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            terminate(self.process, 10)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self):
