@@ -2,7 +2,10 @@
 apply_config: a clear answer, never a 500 or a traceback, nothing saved that the rules refuse,
 and no command run from a repository location. The cases are in tests/hostilekit.py."""
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 
 from repositories import borg
 from repositories.models import Repository
@@ -49,3 +52,17 @@ def test_a_valid_location_still_runs_borg(db, home, tmp_path):
     repository = Repository.objects.create(name="main", location=str(tmp_path / "main"), encryption="none")
     assert borg.init(repository).ok
     assert borg.list_archives(repository).json()["archives"] == []
+
+
+def test_migrating_lists_stored_locations_the_rules_refuse_and_changes_none(db, capsys):
+    migration = importlib.import_module("repositories.migrations.0007_report_refused_locations")
+    Repository.objects.create(name="legacy", location=MARKER_LOCATION, encryption="none")
+    Repository.objects.create(name="main", location="/backups/main", encryption="none")
+    before = snapshot()
+    migration.report_refused_locations(django_apps, None)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [
+        f"repository legacy: location refused, borg will not run on it: The host in {MARKER_LOCATION!r} "
+        "is not allowed. Use a host name, an IPv4 address or an IPv6 address, never starting with '-'."
+    ]
+    assert snapshot() == before
