@@ -11,7 +11,8 @@ target:
   (fields: action, _selected_action, select_across);
   "GET /admin/…" or "POST /admin/…": a plain request (fields: the POST data, and
   "content_type" for a raw body);
-  "apply_config": fields is a configuration file (a dict), applied with manage.py apply_config.
+  "apply_config": fields is a configuration file (a dict), applied with manage.py apply_config;
+  "command:NAME": manage.py NAME with fields["args"] (exit 1 or 2 counts as refused, 4xx).
 
 expectation: REFUSED (nothing in the database changes) or ANSWERED (a page, not a 500),
 optionally with text the answer must show, as refused("never runs").
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import yaml
 from django.apps import apps
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from hooks.models import Script
@@ -173,6 +174,10 @@ CASES = [
     ("action-package-forty-digits", "action:package", {"action": "refresh_status", "_selected_action": FORTY_DIGITS}, REFUSED),
     ("run-change-not-a-number", "GET /admin/repositories/planrun/abc/change/", {}, ANSWERED),
     ("run-change-forty-digits", f"GET /admin/repositories/planrun/{FORTY_DIGITS}/change/", {}, ANSWERED),
+    ("repository-passphrase-not-a-number", "GET /admin/repositories/repository/abc/change-passphrase/", {}, ANSWERED),
+    ("script-test-not-a-number", f"GET /admin/hooks/script/{FORTY_DIGITS}/test/", {}, ANSWERED),
+    ("run-cancel-forty-digits", f"POST /admin/repositories/planrun/{FORTY_DIGITS}/cancel/", {}, answered("is not running")),
+    ("package-option-command", "command:install_packages", {"args": ["--", "-oAPT::x=1"]}, REFUSED),
     ("post-latin-1-charset", "POST /admin/repositories/repository/add/", {"content_type": LATIN1_FORM, "name": "x"}, refused("UTF-8")),
     # 3. values saved that the rules refuse
     ("template-glob-in-format", "plan-add", {"archive_name": "{plan}-{now:%Y*}"}, refused("renders to")),
@@ -211,6 +216,8 @@ class Poster:
         fields = {name: self.resolve(value) for name, value in fields.items()}
         if target == "apply_config":
             return self._apply_config(fields)
+        if target.startswith("command:"):
+            return self._command(target.removeprefix("command:"), fields["args"])
         if target.startswith("action:"):
             return self._action(CHANGELISTS[target.removeprefix("action:")], fields)
         if target.startswith(("GET ", "POST ")):
@@ -233,23 +240,32 @@ class Poster:
     def _request(self, method: str, url: str, fields: dict) -> Answer:
         if method == "GET":
             return self._answer(self.client.get(url, follow=True))
-        self.client.get("/admin/")
-        content_type = fields.pop("content_type", "application/x-www-form-urlencoded")
+        self.client.get("/admin/")  # sets the CSRF cookie
+        content_type = fields.pop("content_type", None)
         fields["csrfmiddlewaretoken"] = self.client.cookies["csrftoken"].value
+        if content_type is None:
+            return self._answer(self.client.post(url, fields, follow=True))
+        # A raw body, as a client that sends this content type would encode it.
         body = "&".join(f"{name}={value}" for name, value in fields.items()).encode("latin-1")
         return self._answer(self.client.generic("POST", url, body, content_type=content_type))
 
     def _apply_config(self, document: dict) -> Answer:
         path = Path(os.environ["HOME"]) / "hostile.yaml"
         path.write_text(yaml.safe_dump(document, sort_keys=False))
+        return self._command("apply_config", [str(path)])
+
+    @staticmethod
+    def _command(name: str, args: list[str]) -> Answer:
+        """A management command in this process; exit 0 as 200, a refusal (1, 2) as 400, else 500."""
         out, err = io.StringIO(), io.StringIO()
         try:
-            call_command("apply_config", str(path), stdout=out, stderr=err)
+            call_command(name, *args, stdout=out, stderr=err)
             code = 0
         except SystemExit as e:
             code = e.code
-        # exit 2 (refused) as a 4xx, anything else as a failure
-        return Answer({0: 200, 2: 400}.get(code, 500), out.getvalue() + err.getvalue())
+        except CommandError as e:
+            code, err = e.returncode, io.StringIO(str(e))
+        return Answer({0: 200, 1: 400, 2: 400}.get(code, 500), out.getvalue() + err.getvalue())
 
     @staticmethod
     def _answer(response) -> Answer:
