@@ -19,9 +19,11 @@ whatever was stopped is started again.
 """
 
 import time
+from contextlib import contextmanager
 from itertools import groupby
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from borgui.docker_client import LIST, PROXY_VARIABLES, START, STOP, Docker, DockerError, enable_text, selector_label
@@ -52,6 +54,29 @@ def _explained(error: DockerError, section: str) -> str:
 
 def _clock() -> str:
     return timezone.localtime().strftime("%H:%M:%S")
+
+
+@contextmanager
+def synced_commits():
+    """Commits inside reach the disk before they return, on SQLite too.
+
+    docs/docker-hooks.md ("Built-in container stop"): the record of a stopped container is
+    synced even though other writes use synchronous=NORMAL, so a power cut cannot lose it.
+    In WAL mode NORMAL syncs only at checkpoints; FULL syncs the WAL at every commit.
+    SQLite refuses to change the level inside a transaction: the run records stops in
+    autocommit. PostgreSQL syncs every commit already (synchronous_commit is on).
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        previous = cursor.execute("PRAGMA synchronous").fetchone()[0]
+        cursor.execute("PRAGMA synchronous=FULL")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA synchronous={int(previous)}")
 
 
 class ContainerStopSteps(NoSteps):
@@ -111,11 +136,12 @@ class ContainerStopSteps(NoSteps):
 
     @staticmethod
     def _stop_one(ctx: StepContext, docker: Docker, selector: str, container, timeout: int) -> bool:
-        # Recorded before the request: a worker that dies during the stop still leaves the
-        # record its recovery starts the container from.
-        record = ContainerStop.objects.create(
-            run=ctx.run, selector=selector, container_id=container.id, name=container.name
-        )
+        # Recorded (and synced) before the request: a worker that dies during the stop, or a
+        # power cut, still leaves the record its recovery starts the container from.
+        with synced_commits():
+            record = ContainerStop.objects.create(
+                run=ctx.run, selector=selector, container_id=container.id, name=container.name
+            )
         began = time.monotonic()
         try:
             docker.stop(container.id, timeout)
