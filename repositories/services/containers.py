@@ -58,25 +58,32 @@ def _clock() -> str:
 
 @contextmanager
 def synced_commits():
-    """Commits inside reach the disk before they return, on SQLite too.
+    """Commits inside reach the disk before they return.
 
     docs/docker-hooks.md ("Built-in container stop"): the record of a stopped container is
-    synced even though other writes use synchronous=NORMAL, so a power cut cannot lose it.
-    In WAL mode NORMAL syncs only at checkpoints; FULL syncs the WAL at every commit.
-    SQLite refuses to change the level inside a transaction: the run records stops in
-    autocommit. PostgreSQL syncs every commit already (synchronous_commit is on).
+    synced even though other writes are not (SQLite's synchronous=NORMAL, PostgreSQL's
+    synchronous_commit=off, both set in borgui/settings.py), so a power cut cannot lose it.
+    SQLite refuses to change its level inside a transaction: the run records stops in
+    autocommit, where FULL syncs the WAL at the commit.
     """
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        show, set_to = "PRAGMA synchronous", "PRAGMA synchronous={}"
+        synced = "FULL"
+    elif connection.vendor == "postgresql":
+        show, set_to = "SHOW synchronous_commit", "SET synchronous_commit = {}"
+        synced = "on"
+    else:
         yield
         return
     with connection.cursor() as cursor:
-        previous = cursor.execute("PRAGMA synchronous").fetchone()[0]
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(show)
+        previous = cursor.fetchone()[0]
+        cursor.execute(set_to.format(synced))
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA synchronous={int(previous)}")
+            cursor.execute(set_to.format(previous))
 
 
 class ContainerStopSteps(NoSteps):
