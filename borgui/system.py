@@ -15,6 +15,7 @@ import socket
 import subprocess
 from dataclasses import asdict, dataclass, field
 
+from django.conf import settings
 from django.db import connection
 
 from borgui import docker_client
@@ -57,9 +58,13 @@ def _first_line(text: str) -> str:
 
 
 def check_borg() -> Check:
-    borg = shutil.which("borg")
+    # The binary backups run (BORGUI_BORG_BINARY), not whichever borg is first on PATH.
+    configured = settings.BORG_BINARY
+    borg = shutil.which(configured)
     if borg is None:
-        return Check("borg", False, "borg: command not found — install borgbackup")
+        if configured == "borg":
+            return Check("borg", False, "borg: command not found — install borgbackup")
+        return Check("borg", False, f"BORGUI_BORG_BINARY={configured}: not found — install borgbackup or fix the path")
     try:
         result = subprocess.run([borg, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:

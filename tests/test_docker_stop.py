@@ -12,6 +12,8 @@ from datetime import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from repositories.models import BackupPlan, ContainerStop, PlanRun
 from repositories.services import runs, steps
@@ -182,6 +184,24 @@ def test_nothing_recorded_without_stop_containers(docker_host, tmp_path, source)
     assert run.status == "success"
     assert not ContainerStop.objects.exists()
     assert "container" not in run.log
+
+
+def test_the_stop_record_is_committed_synchronously_on_postgresql(docker_host, tmp_path, source):
+    # Other commits return before their WAL flush (synchronous_commit=off, borgui/settings.py);
+    # the stop record waits for it. tests/test_sqlite.py checks the same on SQLite.
+    docker_host.run_container("db")
+    plan = make_plan("nightly", [make_repository(tmp_path / "repo")], [source], stop_containers=["db"])
+    with CaptureQueriesContext(connection) as queries:
+        run = runs.run_in_foreground(plan)
+    assert run.status == "success"
+    statements = [q["sql"] for q in queries if q["sql"].startswith(("INSERT", "UPDATE", "SET synchronous_commit"))]
+    recorded = next(i for i, s in enumerate(statements) if s.startswith('INSERT INTO "repositories_containerstop"'))
+    assert statements[recorded - 1] == "SET synchronous_commit = on"
+    assert statements[recorded + 1] == "SET synchronous_commit = off"
+    assert sum(s.startswith("SET synchronous_commit") for s in statements) == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("off",)
 
 
 def test_stop_through_a_tcp_docker_host(docker_host, socket_proxy, monkeypatch, tmp_path, source):

@@ -188,6 +188,22 @@ def _run(hook: Hook, context: HookContext, source_connection, secrets: list[str]
     return run_script(hook.body, env, hook.timeout, secrets=secrets)
 
 
+# What the end of a hook run changes, in its one UPDATE; `started` for a run that ends
+# without having started (a queued test of a deleted script).
+COMPLETED_FIELDS = [
+    "exit_code",
+    "signal",
+    "timed_out",
+    "error",
+    "duration",
+    "stdout",
+    "stderr",
+    "state",
+    "started",
+    "finished",
+]
+
+
 def complete_execution(execution: ScriptExecution, result: ScriptResult) -> ScriptExecution:
     execution.exit_code = result.exit_code
     execution.signal = result.signal
@@ -196,7 +212,7 @@ def complete_execution(execution: ScriptExecution, result: ScriptResult) -> Scri
     execution.duration = result.duration
     execution.stdout, execution.stderr = result.stdout, result.stderr
     execution.state, execution.finished = ExecutionState.DONE, timezone.now()
-    execution.save()
+    execution.save(update_fields=COMPLETED_FIELDS)
     return execution
 
 

@@ -19,9 +19,11 @@ whatever was stopped is started again.
 """
 
 import time
+from contextlib import contextmanager
 from itertools import groupby
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from borgui.docker_client import LIST, PROXY_VARIABLES, START, STOP, Docker, DockerError, enable_text, selector_label
@@ -52,6 +54,36 @@ def _explained(error: DockerError, section: str) -> str:
 
 def _clock() -> str:
     return timezone.localtime().strftime("%H:%M:%S")
+
+
+@contextmanager
+def synced_commits():
+    """Commits inside reach the disk before they return.
+
+    docs/docker-hooks.md ("Built-in container stop"): the record of a stopped container is
+    synced even though other writes are not (SQLite's synchronous=NORMAL, PostgreSQL's
+    synchronous_commit=off, both set in borgui/settings.py), so a power cut cannot lose it.
+    SQLite refuses to change its level inside a transaction: the run records stops in
+    autocommit, where FULL syncs the WAL at the commit.
+    """
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        show, set_to = "PRAGMA synchronous", "PRAGMA synchronous={}"
+        synced = "FULL"
+    elif connection.vendor == "postgresql":
+        show, set_to = "SHOW synchronous_commit", "SET synchronous_commit = {}"
+        synced = "on"
+    else:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(show)
+        previous = cursor.fetchone()[0]
+        cursor.execute(set_to.format(synced))
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(set_to.format(previous))
 
 
 class ContainerStopSteps(NoSteps):
@@ -111,11 +143,12 @@ class ContainerStopSteps(NoSteps):
 
     @staticmethod
     def _stop_one(ctx: StepContext, docker: Docker, selector: str, container, timeout: int) -> bool:
-        # Recorded before the request: a worker that dies during the stop still leaves the
-        # record its recovery starts the container from.
-        record = ContainerStop.objects.create(
-            run=ctx.run, selector=selector, container_id=container.id, name=container.name
-        )
+        # Recorded (and synced) before the request: a worker that dies during the stop, or a
+        # power cut, still leaves the record its recovery starts the container from.
+        with synced_commits():
+            record = ContainerStop.objects.create(
+                run=ctx.run, selector=selector, container_id=container.id, name=container.name
+            )
         began = time.monotonic()
         try:
             docker.stop(container.id, timeout)
