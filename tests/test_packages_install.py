@@ -244,13 +244,16 @@ def test_missing_with_nothing_recorded(manage, fake_path):
 def test_installs_queue_and_the_log_is_saved_while_apt_runs(subprocess_env, tmp_path):
     """Two `install_packages` at once: the second waits for the first (apt has one lock)."""
     events = tmp_path / "events"
-    # The fake apt-get prints a line, works for 3 s, and logs when it started and ended.
+    release = tmp_path / "release"
+    # The fake apt-get prints a line, works until the test releases it (at most 60 s), and
+    # logs when it started and ended: on a loaded machine a fixed few seconds were over
+    # before the second command had even started.
     body = (
         'case "$0 $*" in *apt-get*install*)\n'
         "  pkg=$(eval echo \\${$#})\n"
         '  echo "fake apt-get: unpacking $pkg"\n'
         f'  echo "start $pkg $(date +%s.%N)" >> "{events}"\n'
-        "  sleep 3\n"
+        f'  i=0; while [ ! -e "{release}" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n'
         f'  echo "end $pkg $(date +%s.%N)" >> "{events}"\n'
         ";; esac\n"
         "case \"$0\" in *dpkg-query) printf 'installed\\t1.0' ;; esac"
@@ -279,6 +282,13 @@ def test_installs_queue_and_the_log_is_saved_while_apt_runs(subprocess_env, tmp_
     else:
         pytest.fail("the log of the running install was not saved while it ran")
     second = start("pkg-two")
+    waiting = "borgui: waiting for the install of pkg-one to finish"
+    while time.monotonic() < deadline + 60:
+        row = PackageInstall.objects.filter(name="pkg-two").first()
+        if row and waiting in row.log:
+            break
+        time.sleep(0.2)
+    release.touch()
     for process in (first, second):
         out, err = process.communicate(timeout=60)
         assert process.returncode == 0, out + err
@@ -290,7 +300,7 @@ def test_installs_queue_and_the_log_is_saved_while_apt_runs(subprocess_env, tmp_
     assert set(spans) == {"pkg-one", "pkg-two"}
     one, two = spans["pkg-one"], spans["pkg-two"]
     assert one["end"] <= two["start"] or two["end"] <= one["start"], f"installs overlapped: {spans}"
-    assert "borgui: waiting for the install of pkg-one to finish" in PackageInstall.objects.get(name="pkg-two").log
+    assert waiting in PackageInstall.objects.get(name="pkg-two").log
     assert set(PackageInstall.objects.values_list("status", flat=True)) == {"installed"}
 
 
