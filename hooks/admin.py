@@ -20,7 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from borgui.admin_mixins import ReadOnlyInlineMixin
+from common.admin import ReadOnlyInlineMixin
 from hooks.forms import (
     APPROVE_PERMISSION,
     NOT_APPROVED,

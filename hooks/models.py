@@ -1,6 +1,5 @@
 """The script library, hook attachments and script executions (SPEC §2, §5, §6)."""
 
-import hashlib
 import json
 
 from django.core.exceptions import ValidationError
@@ -10,13 +9,11 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from borgui.fields import EncryptedTextField
 from borgui.validators import validate_object_name
+from common.fields import EncryptedTextField
+from common.text import body_hash
 from hooks.parameters import validate_parameter_name
-
-
-def body_hash(body: str) -> str:
-    return hashlib.sha256(body.encode()).hexdigest()
+from repositories.status import HookType, Status
 
 
 class ExecutionTarget(models.TextChoices):
@@ -115,11 +112,6 @@ class ScriptParameter(models.Model):
             raise ValidationError({"default": "A secret parameter has no default: set its value on each attachment."})
 
 
-class HookType(models.TextChoices):
-    PRE_BACKUP = "pre-backup", "pre-backup"
-    POST_BACKUP = "post-backup", "post-backup"
-
-
 class OnFailure(models.TextChoices):
     FAIL = "fail"
     CONTINUE = "continue"
@@ -136,7 +128,7 @@ class RunOn(models.TextChoices):
         """SPEC §3: a skipped status matches `warning` and `always` only."""
         if self == RunOn.ALWAYS:
             return True
-        if status == "skipped":
+        if status == Status.SKIPPED:
             return self == RunOn.WARNING
         return self.value == status
 

@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hooks.services.output import SharedBoundedText
+from common.text import SharedBoundedText
 from packages_admin.models import AptLock, PackageInstall
 from packages_admin.sudoers import INSTALL_OPTIONS, SUDOERS_FILE
 from packages_admin.validators import parse_package_spec

@@ -9,8 +9,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from borgui.admin_mixins import ReadOnlyInlineMixin
-from borgui.forms import LinesField, SecretFieldsMixin
+from common.admin import ReadOnlyInlineMixin
+from common.forms import LinesField, SecretFieldsMixin
 from hooks.admin import PlanHookAttachmentInline, PlanRunHookExecutionInline, RepositoryHookAttachmentInline
 from hooks.forms import INLINE_HOOK_FIELDS, InlineHookFieldsMixin, approve_inline_hooks_on_save
 from repositories import borg

@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from borgui.processes import die_with_parent
-from hooks.services.output import BoundedText
+from common.processes import die_with_parent
+from common.text import BoundedText
 from repositories.models import Encryption, Repository, SSHConnection
 
 _STRIPPED_PREFIXES = ("BORG_", "BORGUI_", "SECRET_KEY", "DATABASE_URL", "DJANGO_SUPERUSER_")

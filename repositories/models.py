@@ -1,12 +1,13 @@
 """SSH connections, repositories, backup plans and their runs (SPEC §2, §3)."""
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from borgui.fields import EncryptedTextField
 from borgui.validators import (
     validate_borg_interval,
     validate_compression,
@@ -15,8 +16,11 @@ from borgui.validators import (
     validate_repository_location,
     validate_timezone,
 )
+from common.docker_client import selector_problem
+from common.fields import EncryptedTextField
+from common.text import body_hash
 from repositories import archive_names
-from repositories.status import Status
+from repositories.status import HookType, Status
 
 
 class SSHConnection(models.Model):
@@ -47,14 +51,10 @@ class SSHConnection(models.Model):
 
 
 def _is_host(value: str) -> bool:
-    import re
-
     return bool(re.match(r"\A(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[?[0-9A-Fa-f:.]+\]?)\Z", value))
 
 
 def _is_user(value: str) -> bool:
-    import re
-
     return bool(re.match(r"\A[A-Za-z0-9._][A-Za-z0-9._-]{0,99}\Z", value))
 
 
@@ -124,20 +124,27 @@ class Repository(models.Model):
         return self.location.startswith("ssh://")
 
     def inline_hook_approved(self, hook_type: str) -> bool:
-        from hooks.models import body_hash
-
         body, approved = self._inline(hook_type)
         return bool(body) and approved == body_hash(body)
 
     def approve_inline_hooks(self) -> None:
         """Approve the current inline bodies (the approver saw them)."""
-        from hooks.models import body_hash
-
         self.pre_backup_approved_hash = body_hash(self.pre_backup_script) if self.pre_backup_script else ""
         self.post_backup_approved_hash = body_hash(self.post_backup_script) if self.post_backup_script else ""
 
+    def inline_body(self, hook_type: str) -> str:
+        return self._inline(hook_type)[0]
+
+    def inline_hook_in_effect(self, hook_type: str) -> str:
+        """The inline hook of HOOK_TYPE that runs ("" for none): the repository's library
+        hooks of that type replace it."""
+        body = self.inline_body(hook_type)
+        if not body.strip() or self.hook_attachments.filter(hook_type=hook_type, enabled=True).exists():
+            return ""
+        return body
+
     def _inline(self, hook_type: str) -> tuple[str, str]:
-        if hook_type == "pre-backup":
+        if hook_type == HookType.PRE_BACKUP:
             return self.pre_backup_script, self.pre_backup_approved_hash
         return self.post_backup_script, self.post_backup_approved_hash
 
@@ -227,8 +234,6 @@ class BackupPlan(models.Model):
                 raise ValidationError({"archive_name": problem})
 
     def _clean_stop_containers(self) -> None:
-        from borgui.docker_client import selector_problem
-
         if self.stop_containers in (None, ""):
             self.stop_containers = []
         if not isinstance(self.stop_containers, list):

@@ -1,11 +1,17 @@
 """Statuses of runs and jobs, and the rules of SPEC §3 that combine them (pure functions)."""
 
+import enum
 from collections.abc import Iterable
 
 from django.db import models
 
 # borg 1.4 reports specific warnings as 100–127; 1 is the classic warning.
 _BORG_WARNING_CODES = {1, *range(100, 128)}
+
+
+class HookType(models.TextChoices):
+    PRE_BACKUP = "pre-backup", "pre-backup"
+    POST_BACKUP = "post-backup", "post-backup"
 
 
 class Status(models.TextChoices):
@@ -45,12 +51,41 @@ def at_least_warning(status: Status) -> Status:
     return Status.WARNING if status == Status.SUCCESS else status
 
 
-def overall_status(plan_pre_failed: bool, job_statuses: Iterable[Status]) -> Status:
+def overall_status(plan_pre: "ChainOutcome", job_statuses: Iterable[Status]) -> Status:
+    """A run's status from its plan pre chain and its jobs' statuses."""
     statuses = list(job_statuses)
-    if plan_pre_failed or Status.FAILURE in statuses:
-        return Status.FAILURE
-    if statuses and all(status == Status.SKIPPED for status in statuses):
-        return Status.SKIPPED
-    if Status.WARNING in statuses or Status.SKIPPED in statuses:
-        return Status.WARNING
-    return Status.SUCCESS
+    if Status.FAILURE in statuses:
+        status = Status.FAILURE
+    elif statuses and all(status == Status.SKIPPED for status in statuses):
+        status = Status.SKIPPED
+    elif Status.WARNING in statuses or Status.SKIPPED in statuses:
+        status = Status.WARNING
+    else:
+        status = Status.SUCCESS
+    return plan_pre.apply_to(status)
+
+
+class ChainOutcome(enum.Enum):
+    OK = "ok"
+    WARNING = "warning"  # a `continue` failure: logged, the chain went on
+    FAILED = "failed"  # a `fail` failure: the guarded backup is not made
+    SKIPPED = "skipped"  # a `skip`: the guarded backup is not made, not an error
+
+    @property
+    def stops_backup(self) -> bool:
+        return self in (ChainOutcome.FAILED, ChainOutcome.SKIPPED)
+
+    def apply_to(self, status: Status) -> Status:
+        """The status a pre chain leaves for the backup it guards (SPEC §3)."""
+        if self == ChainOutcome.FAILED:
+            return Status.FAILURE
+        if self == ChainOutcome.SKIPPED:
+            return Status.SKIPPED
+        if self == ChainOutcome.WARNING and status == Status.SUCCESS:
+            return Status.WARNING
+        return status
+
+
+def combine(outcomes_so_far: ChainOutcome, outcome: ChainOutcome) -> ChainOutcome:
+    order = [ChainOutcome.OK, ChainOutcome.WARNING, ChainOutcome.SKIPPED, ChainOutcome.FAILED]
+    return max(outcomes_so_far, outcome, key=order.index)

@@ -9,7 +9,7 @@ are absent, not empty.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from repositories.status import Status
+from repositories.status import HookType, Status
 
 _STRIPPED_PREFIXES = ("BORG_UI_", "BORGUI_", "SECRET_KEY", "DATABASE_URL", "DJANGO_SUPERUSER_", "BORG_PASSPHRASE")
 _STRIPPED_EXACT = {"BORG_PASSCOMMAND", "BORG_KEY_FILE"}
@@ -59,7 +59,7 @@ def inherited_environment(process_env: Mapping[str, str]) -> dict[str, str]:
 
 def injected_variables(context: HookContext) -> dict[str, str]:
     variables = {"BORG_UI_HOOK_TYPE": context.hook_type}
-    if context.hook_type == "post-backup" and context.backup_status:
+    if context.hook_type == HookType.POST_BACKUP and context.backup_status:
         variables["BORG_UI_BACKUP_STATUS"] = Status(context.backup_status).backup_status
     if context.repository is not None:
         variables["BORG_UI_REPOSITORY_ID"] = str(context.repository.id)

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from borgui.processes import die_with_parent
-from hooks.services.output import DEFAULT_HEAD_CHARS, DEFAULT_TAIL_CHARS, BoundedText, SecretMasker
+from common.processes import die_with_parent
+from common.text import DEFAULT_HEAD_CHARS, DEFAULT_TAIL_CHARS, BoundedText, SecretMasker
 
 OutputCallback = Callable[[str, str], None]
 

@@ -4,7 +4,7 @@
 were given, secrets resolved from the environment or files), or the problems found, each
 with its key path (``plans[0].hooks.pre-backup[1].on_failure``). Only the shape is checked
 here; every rule about values (names, cron, compression, ranges…) is the models' and is
-applied by ``borgui.config.apply``. A key whose value is null counts as not given.
+applied by ``configuration.apply``. A key whose value is null counts as not given.
 """
 
 import difflib
@@ -15,13 +15,14 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 
-from borgui.config.problems import Problem, index_path, key_path
+from configuration.problems import Problem, index_path, key_path
 from hooks.models import ExecutionTarget, OnFailure, RunOn
 from repositories.models import BackupPlan, Encryption, OnRepositoryFailure
+from repositories.status import HookType
 
 SECRET_FILE_MAX_BYTES = 1024 * 1024
 SECTIONS = ("ssh_connections", "scripts", "repositories", "plans", "packages")
-HOOK_TYPES = ("pre-backup", "post-backup")
+HOOK_TYPES = tuple(HookType.values)
 RETENTION_KEYS = BackupPlan.RETENTION_FIELDS
 _no_nul = ProhibitNullCharactersValidator()
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from borgui.config.schema import HAS_STOP_CONTAINERS
+from configuration.schema import HAS_STOP_CONTAINERS
 from hooks.models import HookAttachment, HookType, Script
 from packages_admin.models import PackageInstall
 from repositories.models import BackupPlan, Repository, SSHConnection

@@ -17,8 +17,11 @@ from dataclasses import asdict, dataclass, field
 
 from django.db import connection
 
-from borgui import docker_client
-from borgui.docker_client import EXEC, LIST, RESTART, SECTIONS, START, STOP
+from common import docker_client
+from common.docker_client import EXEC, LIST, RESTART, SECTIONS, START, STOP
+from hooks.models import ExecutionTarget, HookAttachment
+from repositories.models import BackupPlan, Repository
+from repositories.status import HookType
 
 DOCKER_CLI_MISSING = (
     "docker: command not found — install docker.io from Packages, or use an image that includes the Docker CLI"
@@ -152,9 +155,6 @@ class DockerNeeds:
 
 def _hook_bodies():
     """(who, body) of every enabled hook that runs here (not on a source host)."""
-    from hooks.models import ExecutionTarget, HookAttachment
-    from repositories.models import Repository
-
     # A disabled plan counts as unused, for its hooks as for its built-in stop below.
     attachments = (
         HookAttachment.objects.filter(enabled=True)
@@ -170,18 +170,13 @@ def _hook_bodies():
         seen.add(script.pk)
         yield f"script {script.name}", script.body
     for repository in Repository.objects.order_by("name"):
-        for hook_type, body in (
-            ("pre-backup", repository.pre_backup_script),
-            ("post-backup", repository.post_backup_script),
-        ):
-            has_library = repository.hook_attachments.filter(hook_type=hook_type, enabled=True).exists()
-            if body.strip() and not has_library:
-                yield f"inline {hook_type} hook of {repository.name}", body
+        for hook_type in HookType:
+            body = repository.inline_hook_in_effect(hook_type)
+            if body:
+                yield f"inline {hook_type.value} hook of {repository.name}", body
 
 
 def docker_needs() -> DockerNeeds:
-    from repositories.models import BackupPlan
-
     needs = DockerNeeds()
     for who, body in _hook_bodies():
         commands = docker_commands(body)

@@ -28,8 +28,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from borgui.config import schema
-from borgui.config.problems import ConfigError, Problem, index_path, key_path
+from configuration import schema
+from configuration.problems import ConfigError, Problem, index_path, key_path
 from hooks.models import HookAttachment, HookType, Script, ScriptParameter
 from packages_admin.models import PackageInstall
 from packages_admin.services import queue_install, record_package
