@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common import childenv
 from common.text import SharedBoundedText
 from packages_admin.models import AptLock, PackageInstall
 from packages_admin.sudoers import INSTALL_OPTIONS, SUDOERS_FILE
@@ -176,7 +177,8 @@ def install_argv(spec: str) -> list[str]:
 def apt_env() -> dict[str, str]:
     # C.UTF-8: apt's messages in English, whatever the container's locale, so users and
     # tests can recognise "Unable to locate package".
-    return {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
+    # Never borgui's secrets: maintainer scripts of every package run with this, as root.
+    return {**childenv.inherited(os.environ), "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
 
 
 def privilege_problem() -> tuple[str, int] | None:

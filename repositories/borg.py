@@ -25,11 +25,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from common import childenv, ssh
 from common.processes import die_with_parent
 from common.text import BoundedText
 from repositories.models import Encryption, Repository, SSHConnection
-
-_STRIPPED_PREFIXES = ("BORG_", "BORGUI_", "SECRET_KEY", "DATABASE_URL", "DJANGO_SUPERUSER_")
 
 
 class BorgError(Exception):
@@ -100,7 +99,8 @@ def borg_base_dir() -> Path:
 
 
 def _base_environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED_PREFIXES)}
+    # borgui sets every BORG_* variable borg reads itself.
+    env = childenv.inherited(os.environ, also_strip=("BORG_",))
     base = borg_base_dir()
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     env.update(
@@ -126,42 +126,21 @@ def connection_for_location(location: str) -> SSHConnection | None:
 SSH_LOG = "ssh.log"
 
 
-def pinned_known_hosts(connection: SSHConnection) -> Path:
-    """Where a connection's host key is pinned on first use (borg and hooks share it)."""
-    known_hosts_dir = Path(settings.DATA_DIR) / "ssh"
-    known_hosts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return known_hosts_dir / f"known_hosts.{connection.pk}"
+def ssh_target(connection: SSHConnection) -> ssh.SSHTarget:
+    return ssh.SSHTarget(
+        host=connection.host,
+        port=connection.port,
+        username=connection.username,
+        private_key=connection.private_key,
+        known_hosts=connection.known_hosts,
+    )
 
 
 def ssh_command_options(connection: SSHConnection | None, workdir: Path) -> list[str]:
-    """OpenSSH client options for a connection: its key, and host keys checked or pinned."""
-    options = ["-o", "BatchMode=yes", "-o", "ServerAliveInterval=30", "-E", str(workdir / SSH_LOG)]
-    if connection is None:
-        return options
-    if connection.known_hosts.strip():
-        known_hosts = workdir / "known_hosts"
-        known_hosts.write_text(_unix_lines(connection.known_hosts))
-        options += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes"]
-    else:
-        # Trust on first use, then pinned per connection.
-        pinned = pinned_known_hosts(connection)
-        options += ["-o", f"UserKnownHostsFile={pinned}", "-o", "StrictHostKeyChecking=accept-new"]
-    if connection.private_key:
-        key = workdir / "ssh_key"
-        _write_private(key, _unix_lines(connection.private_key))
-        options += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
-    return options
-
-
-def _unix_lines(text: str) -> str:
-    """Text pasted into a browser comes back with CR LF line ends, which ssh refuses in a key."""
-    return "\n".join(line.strip() for line in text.strip().splitlines()) + "\n"
-
-
-def _write_private(path: Path, content: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(content)
+    """OpenSSH client options for a connection (see common.ssh), and ssh's own log file."""
+    target = ssh_target(connection) if connection is not None else None
+    pinned = ssh.pinned_known_hosts(connection.pk) if connection is not None else None
+    return [*ssh.connection_options(target, workdir, pinned), "-E", str(workdir / SSH_LOG)]
 
 
 @contextmanager
@@ -180,7 +159,7 @@ def borg_environment(repository: Repository, new_key: bool = False):
         if Encryption(repository.encryption).uses_keyfile and (repository.exported_key or new_key):
             key_file = workdir / "borg_key"
             if repository.exported_key:
-                _write_private(key_file, repository.exported_key)
+                ssh.write_private(key_file, repository.exported_key)
             # borg init writes the new key here too, so it never lands in a shared keys dir.
             # Without a stored key borg says "No key file for repository …" (a BORG_KEY_FILE
             # naming a missing file makes borg 1.2 crash with a traceback instead).

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
+from common.ssh import pinned_known_hosts
 from hooks.models import (
     ExecutionState,
     ExecutionTarget,
@@ -31,8 +32,8 @@ from hooks.services.environment import (
     build_hook_environment,
     build_remote_environment,
 )
-from hooks.services.runner import ScriptResult, SSHTarget, run_script, run_script_over_ssh
-from repositories.borg import pinned_known_hosts
+from hooks.services.runner import ScriptResult, run_script, run_script_over_ssh
+from repositories.borg import ssh_target
 from repositories.services.steps import PartialSteps, StepContext
 from repositories.status import ChainOutcome, Status
 
@@ -187,20 +188,13 @@ def not_run(error: str) -> ScriptResult:
 
 def _run(hook: RunnableHook, context: HookContext, source_connection, secrets: list[str]) -> ScriptResult:
     if hook.target == ExecutionTarget.SOURCE:
-        target = SSHTarget(
-            host=source_connection.host,
-            port=source_connection.port,
-            username=source_connection.username,
-            private_key=source_connection.private_key,
-            known_hosts=source_connection.known_hosts,
-        )
         return run_script_over_ssh(
             hook.body,
             build_remote_environment(context, hook.values),
             hook.timeout,
-            target,
+            ssh_target(source_connection),
             secrets=secrets,
-            known_hosts_file=str(pinned_known_hosts(source_connection)),
+            known_hosts_file=str(pinned_known_hosts(source_connection.pk)),
         )
     env = build_hook_environment(os.environ, context, hook.values)
     return run_script(hook.body, env, hook.timeout, secrets=secrets)

@@ -9,10 +9,8 @@ are absent, not empty.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from common import childenv
 from repositories.status import HookType, Status
-
-_STRIPPED_PREFIXES = ("BORG_UI_", "BORGUI_", "SECRET_KEY", "DATABASE_URL", "DJANGO_SUPERUSER_", "BORG_PASSPHRASE")
-_STRIPPED_EXACT = {"BORG_PASSCOMMAND", "BORG_KEY_FILE"}
 
 
 @dataclass(frozen=True)
@@ -50,11 +48,7 @@ class HookContext:
 
 
 def inherited_environment(process_env: Mapping[str, str]) -> dict[str, str]:
-    return {
-        name: value
-        for name, value in process_env.items()
-        if not name.startswith(_STRIPPED_PREFIXES) and name not in _STRIPPED_EXACT
-    }
+    return childenv.inherited(process_env)
 
 
 def injected_variables(context: HookContext) -> dict[str, str]:

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from common import childenv, ssh
 from common.processes import die_with_parent
+from common.ssh import SSHTarget
 from common.text import DEFAULT_HEAD_CHARS, DEFAULT_TAIL_CHARS, BoundedText, SecretMasker
 
 OutputCallback = Callable[[str, str], None]
@@ -48,7 +50,6 @@ _EXIT_POLL_INTERVAL = 0.05  # only when pidfd_open is unavailable
 _SSH_EXTRA_GRACE = 2.0  # the remote side needs the grace itself plus a round trip
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REMOTE_STARTED = "::borgui-remote-script-started::\n"
-_SSH_CLIENT_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK")
 
 
 @dataclass
@@ -430,15 +431,6 @@ def run_script(
 # --- execution on the source host over SSH ----------------------------------------------
 
 
-@dataclass
-class SSHTarget:
-    host: str
-    port: int
-    username: str
-    private_key: str = ""  # key text; empty: the worker's own ssh set-up is used
-    known_hosts: str = ""  # known_hosts line(s); empty: accept-new into the caller's file
-
-
 def _check_remote_env(remote_env: Mapping[str, str]) -> None:
     for name, value in remote_env.items():
         if not _ENV_NAME.fullmatch(name):
@@ -502,67 +494,14 @@ def build_remote_payload(body: str, remote_env: Mapping[str, str], kill_grace: f
     )
 
 
-def _ssh_option_path(path: str) -> str:
-    # ssh splits option values on spaces and expands %-tokens in file names.
-    if '"' in path:
-        raise ValueError(f"unsupported character in path: {path!r}")
-    return '"' + path.replace("%", "%%") + '"'
-
-
-def _known_hosts_text(target: SSHTarget) -> str:
-    """The stored entry; a bare "type key" line gets the host pattern ssh looks up."""
-    pattern = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
-    lines = []
-    for line in _normalise_body(target.known_hosts).strip().split("\n"):
-        first = line.split(maxsplit=1)[0] if line.strip() else ""
-        bare = first.startswith(("ssh-", "ecdsa-", "sk-"))
-        lines.append(f"{pattern} {line.strip()}" if bare else line.strip())
-    return "\n".join(lines) + "\n"
-
-
-def _write_private_file(path: str, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
-def _host_key_options(target: SSHTarget, private_dir: str, known_hosts_file: str | None) -> list[str]:
-    if target.known_hosts.strip():
-        path, checking = os.path.join(private_dir, "known_hosts"), "yes"
-        _write_private_file(path, _known_hosts_text(target))
-    elif known_hosts_file:
-        path, checking = known_hosts_file, "accept-new"
-        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    else:
-        raise ValueError("known_hosts_file is required when the target has no known_hosts entry")
-    return [
-        "-o", f"StrictHostKeyChecking={checking}",
-        "-o", f"UserKnownHostsFile={_ssh_option_path(path)}",
-        "-o", "GlobalKnownHostsFile=/dev/null",
-    ]  # fmt: skip
-
-
-def _identity_options(target: SSHTarget, private_dir: str) -> list[str]:
-    if not target.private_key.strip():
-        return []
-    key = _normalise_body(target.private_key)
-    path = os.path.join(private_dir, "identity")
-    _write_private_file(path, key if key.endswith("\n") else key + "\n")  # ssh rejects a key without it
-    return ["-i", path, "-o", "IdentitiesOnly=yes"]
-
-
 def _ssh_argv(
     target: SSHTarget, private_dir: str, known_hosts_file: str | None, timeout: float, ssh_binary: str
 ) -> list[str]:
     user = ["-l", target.username] if target.username else []
-    connect_timeout = max(1, min(30, math.ceil(timeout)))
+    pinned = Path(known_hosts_file) if known_hosts_file else None
     return [
         ssh_binary, "-T", "-p", str(target.port), *user,
-        "-o", "BatchMode=yes",
-        *_host_key_options(target, private_dir, known_hosts_file),
-        *_identity_options(target, private_dir),
-        "-o", f"ConnectTimeout={connect_timeout}",
-        "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+        *ssh.connection_options(target, Path(private_dir), pinned, timeout),
         "-o", "LogLevel=ERROR",  # keeps "Permanently added …" out of the script's stderr
         "-o", "ControlMaster=no", "-o", "ControlPath=none",
         "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "ForwardX11=no",
@@ -573,7 +512,7 @@ def _ssh_argv(
 
 def _default_ssh_client_env() -> dict[str, str]:
     # SendEnv forwards only what is in ssh's own environment: keep it to what ssh needs.
-    env = {name: os.environ[name] for name in _SSH_CLIENT_ENV if name in os.environ}
+    env = childenv.only(os.environ, ssh.SSH_CLIENT_VARIABLES)
     env.setdefault("PATH", "/usr/bin:/bin")
     return env
 
