@@ -14,7 +14,6 @@ import shlex
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,8 +24,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from common import childenv, ssh
-from common.processes import die_with_parent
+from common import childenv, processes, ssh
 from common.text import BoundedText
 from repositories.models import Encryption, Repository, SSHConnection
 
@@ -173,6 +171,34 @@ def borg_environment(repository: Repository, new_key: bool = False):
 ProgressCallback = Callable[[dict], None]
 
 
+class _Collected:
+    """A pipe kept whole (borg's --json answer on stdout)."""
+
+    def __init__(self):
+        self._chunks: list[bytes] = []
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        self._chunks.append(data)
+
+    def text(self) -> str:
+        return b"".join(self._chunks).decode("utf-8", errors="replace")
+
+
+class _Lines:
+    """A pipe split into lines (borg's JSON log on stderr), each passed to ON_LINE."""
+
+    def __init__(self, on_line: Callable[[str], None]):
+        self._on_line = on_line
+        self._held = b""
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        *lines, self._held = (self._held + data).split(b"\n")
+        if final and self._held:
+            lines, self._held = [*lines, self._held], b""
+        for line in lines:
+            self._on_line(line.decode("utf-8", errors="replace"))
+
+
 class BorgProcess:
     """One borg invocation: JSON log lines parsed as they come, cancellable from another thread."""
 
@@ -184,24 +210,16 @@ class BorgProcess:
         self.result = BorgResult(exit_code=None)
 
     def run(self) -> BorgResult:
-        self.process = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl must run in the child
-            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop borg cleanly
+        self.process = processes.spawn(self.argv, self.env)
+        stdout, stderr = _Collected(), _Lines(self._handle_line)
+        # No deadline: a backup takes as long as it takes; a cancel comes through interrupt().
+        supervisor = processes.Supervisor(
+            self.process, {self.process.stdout: stdout, self.process.stderr: stderr}, None, lambda: None, 5.0
         )
-        stdout_chunks: list[bytes] = []
-        reader = threading.Thread(target=lambda: stdout_chunks.append(self.process.stdout.read()), daemon=True)
-        reader.start()
-        for raw in self.process.stderr:
-            self._handle_line(raw.decode("utf-8", errors="replace").rstrip("\n"))
-        reader.join()
-        code = self.process.wait()
-        self.result.exit_code = code if code >= 0 else None
-        self.result.stdout = b"".join(stdout_chunks).decode("utf-8", errors="replace")
+        code = supervisor.run()
+        stderr.feed(b"", final=True)
+        self.result.exit_code = code if code is not None and code >= 0 else None
+        self.result.stdout = stdout.text()
         return self.result
 
     def _handle_line(self, line: str) -> None:
