@@ -30,6 +30,7 @@ from django.db.models import ProtectedError
 
 from configuration import schema
 from configuration.problems import ConfigError, Problem, index_path, key_path
+from hooks.forms import as_typed
 from hooks.models import HookAttachment, HookType, Script, ScriptParameter
 from packages_admin.models import PackageInstall
 from packages_admin.services import queue_install, record_package
@@ -39,7 +40,7 @@ from repositories.services.retention import plan_repository_problems
 
 APPROVER = "apply_config"
 KINDS = ("ssh_connection", "script", "repository", "plan", "package")
-SECTION_KIND = dict(zip(schema.SECTIONS, KINDS, strict=True))
+SECTION_KIND = dict(zip(schema.TOP_LEVEL_KEYS, KINDS, strict=True))
 
 # model field → key in the file
 SSH_KEYS = {"name": "name", "host": "host", "port": "port", "username": "username", "known_hosts": "known_hosts"}
@@ -119,14 +120,6 @@ def _problems(error: ValidationError, path: str, keys: dict[str, str]) -> list[P
     return problems
 
 
-def _form_problems(form, path: str, keys: dict[str, str]) -> list[Problem]:
-    problems = []
-    for name, messages in form.errors.items():
-        key = keys.get(name) if name != NON_FIELD_ERRORS else None
-        problems.extend(Problem(key_path(path, key) if key else path, m) for m in messages)
-    return problems
-
-
 def _full_clean(obj, path: str, keys: dict[str, str], exclude=()) -> list[Problem]:
     try:
         obj.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
@@ -165,7 +158,7 @@ def _changes(before: dict, after: dict, keys: dict[str, str]) -> list[str]:
 
 
 @dataclass
-class Hook:
+class HookEntry:
     path: str
     script: str
     attachment: HookAttachment  # unsaved; script and owner set when written
@@ -182,8 +175,14 @@ class Item:
     data: dict
     new: bool
     changes: list[str] = field(default_factory=list)
-    hooks: dict[str, list[Hook]] | None = None
-    extra: dict = field(default_factory=dict)
+    hooks: dict[str, list[HookEntry]] | None = None
+    # What a kind needs beyond its model fields, read in prepare, used in write:
+    parameters: list[dict] = field(default_factory=list)  # scripts: the declared parameters
+    approve: bool = False  # scripts: `approved: true` approves the body
+    revoke: bool = False  # scripts: `approved: false` revokes the approval
+    source_connection: str | None = None  # repositories, plans: by name
+    init: bool = False  # repositories: run borg init after the write
+    repositories: list[str] = field(default_factory=list)  # plans: in order
 
     @property
     def path(self) -> str:
@@ -195,7 +194,7 @@ class Applier:
         self.doc = document
         self.prune = prune
         self.problems: list[Problem] = []
-        self.items: dict[str, list[Item]] = {section: [] for section in schema.SECTIONS}
+        self.items: dict[str, list[Item]] = {section: [] for section in schema.TOP_LEVEL_KEYS}
         self.removed: list[Outcome] = []
         self.initialised: list[tuple[Path, bool]] = []  # local paths this run initialised, and whether they existed
         self.init_notes: dict[str, str] = {}
@@ -212,7 +211,7 @@ class Applier:
         self._check_duplicate_names()
         if self.problems:
             return
-        self.to_remove = {section: self._prune_names(section) for section in schema.SECTIONS}
+        self.to_remove = {section: self._prune_names(section) for section in schema.TOP_LEVEL_KEYS}
         for section, prepare in (
             ("ssh_connections", self._prepare_ssh),
             ("scripts", self._prepare_script),
@@ -224,7 +223,7 @@ class Applier:
         self._prepare_packages()
 
     def _check_duplicate_names(self) -> None:
-        for section in schema.SECTIONS[:4]:
+        for section in schema.TOP_LEVEL_KEYS[:4]:
             seen: dict[str, int] = {}
             for index, data in enumerate(self.doc.get(section, [])):
                 name = data["name"]
@@ -285,28 +284,20 @@ class Applier:
         self.items["ssh_connections"].append(item)
 
     def _prepare_script(self, index: int, data: dict) -> None:
-        from hooks.forms import ScriptForm, ScriptParameterForm
-
         item = self._item("scripts", index, data, Script)
         obj = item.obj
         before = _state(obj, SCRIPT_KEYS)
         was_approved = obj.is_approved if not item.new else False
         stored_parameters = {} if item.new else {p.name: p for p in obj.parameters.all()}
-        # Read before the forms below update these instances in memory.
         stored = [tuple(getattr(p, k) for k in PARAMETER_KEYS) for p in stored_parameters.values()]
-        # The admin's form: its rules (an empty body…) and its normalisation apply as they do there.
-        form = ScriptForm(
-            data={
-                "name": data["name"],
-                "description": data.get("description", ""),
-                "body": data.get("body", ""),
-                "timeout": str(data.get("timeout", _default(Script, "timeout"))),
-                "execution_target": data.get("execution_target", _default(Script, "execution_target")),
-            },
-            instance=obj,
-        )
-        if not form.is_valid():
-            self.problems += _form_problems(form, item.path, SCRIPT_KEYS)
+        # The model's rules (an empty body…) apply as they do in the admin; the text is kept
+        # as typed, like the admin's form keeps it.
+        obj.name = data["name"].strip()
+        obj.description = data.get("description", "").strip()
+        obj.body = as_typed(data.get("body", ""), obj.body if not item.new else "")
+        obj.timeout = data.get("timeout", _default(Script, "timeout"))
+        obj.execution_target = data.get("execution_target", _default(Script, "execution_target"))
+        self.problems += _full_clean(obj, item.path, SCRIPT_KEYS)
         parameters, seen = [], {}
         for j, parameter in enumerate(data.get("parameters", [])):
             path = index_path(key_path(item.path, "parameters"), j)
@@ -319,33 +310,29 @@ class Applier:
                 )
                 continue
             seen[parameter["name"]] = j
-            # The stored parameter of that name, so a secret one keeps its stored default, as in the admin.
-            instance = stored_parameters.get(parameter["name"]) or ScriptParameter()
-            parameter_form = ScriptParameterForm(
-                data={
-                    "name": parameter["name"],
-                    "default": parameter.get("default", ""),
-                    "required": "on" if parameter.get("required") else "",
-                    "secret": "on" if parameter.get("secret") else "",
-                    "description": parameter.get("description", ""),
-                },
-                instance=instance,
+            declared = ScriptParameter(
+                name=parameter["name"].strip(),
+                default=parameter.get("default", "").strip(),
+                required=bool(parameter.get("required")),
+                secret=bool(parameter.get("secret")),
+                description=parameter.get("description", "").strip(),
             )
-            if not parameter_form.is_valid():
-                self.problems += _form_problems(parameter_form, path, PARAMETER_KEYS)
+            problems = _full_clean(declared, path, PARAMETER_KEYS, exclude=["script"])
+            if problems:
+                self.problems += problems
                 continue
-            parameters.append(tuple(parameter_form.cleaned_data[k] for k in PARAMETER_KEYS))
+            parameters.append(tuple(getattr(declared, k) for k in PARAMETER_KEYS))
         item.changes = _changes(before, _state(obj, SCRIPT_KEYS), SCRIPT_KEYS)
-        item.extra["parameters"] = parameters
+        item.parameters = parameters
         if parameters != stored:
             item.changes.append("parameters")
         approved = data.get("approved")
         will_be_approved = bool(obj.approved_hash) and obj.approved_hash == obj.content_hash
-        item.extra["approve"] = approved is True and not will_be_approved
-        item.extra["revoke"] = approved is False and will_be_approved
-        if item.extra["approve"]:
+        item.approve = approved is True and not will_be_approved
+        item.revoke = approved is False and will_be_approved
+        if item.approve:
             item.changes.append("approved")
-        elif item.extra["revoke"]:
+        elif item.revoke:
             item.changes.append("approval revoked")
         elif was_approved and not will_be_approved:
             item.changes.append("no longer approved")
@@ -380,7 +367,7 @@ class Applier:
                     problem = attachment.undeclared_values_problem(data["script"], declared)
                     if problem:
                         self.problems.append(Problem(key_path(path, "parameters"), problem))
-                prepared.append(Hook(path, data["script"], attachment))
+                prepared.append(HookEntry(path, data["script"], attachment))
             item.hooks[hook_type] = prepared
 
     def _declared_parameters(self, script_name: str) -> set[str] | None:
@@ -410,14 +397,14 @@ class Applier:
         obj.approve_inline_hooks()
         self.problems += _full_clean(obj, item.path, keys, exclude=["source_connection"])
         self._reference(data, "source_connection", "ssh_connections", "SSH connection", item.path)
-        item.extra["source_connection"] = data.get("source_connection")
+        item.source_connection = data.get("source_connection")
         after = _state(obj, before, source_connection=data.get("source_connection"))
         item.changes = _changes(before, after, compared)
         for name in ("pre_backup_script", "post_backup_script"):
             hash_name = name.replace("_script", "_approved_hash")
             if before[hash_name] != after[hash_name] and name not in item.changes:
                 item.changes.append(f"{name} approved")
-        item.extra["init"] = bool(data.get("init")) and self._storage_missing(obj, item.new, before["location"])
+        item.init = bool(data.get("init")) and self._storage_missing(obj, item.new, before["location"])
         self._prepare_hooks(item)
         self.items["repositories"].append(item)
 
@@ -443,7 +430,7 @@ class Applier:
             setattr(obj, name, given.get(name, _default(BackupPlan, name)))
         self.problems += _full_clean(obj, item.path, PLAN_KEYS, exclude=["source_connection"])
         self._reference(data, "source_connection", "ssh_connections", "SSH connection", item.path)
-        item.extra["source_connection"] = data.get("source_connection")
+        item.source_connection = data.get("source_connection")
         item.changes = _changes(before, _state(obj, PLAN_KEYS, data.get("source_connection")), PLAN_KEYS)
         if any(key.startswith("retention.") for key in item.changes):
             item.changes = [k for k in item.changes if not k.startswith("retention.")] + ["retention"]
@@ -456,7 +443,7 @@ class Applier:
             seen.add(name)
             if name not in self._known("repositories"):
                 self.problems.append(Problem(path, f"no repository named {name}"))
-        item.extra["repositories"] = repositories
+        item.repositories = repositories
         current = [] if item.new else [r.name for r in obj.ordered_repositories()]
         if current != repositories:
             item.changes.append("repositories")
@@ -529,11 +516,11 @@ class Applier:
                 script.parameters.all().delete()
                 ScriptParameter.objects.bulk_create(
                     ScriptParameter(script=script, **dict(zip(PARAMETER_KEYS, values, strict=True)))
-                    for values in item.extra["parameters"]
+                    for values in item.parameters
                 )
-            if item.extra["approve"]:
+            if item.approve:
                 script.approve(APPROVER)
-            elif item.extra["revoke"]:
+            elif item.revoke:
                 script.revoke()
 
     def _objects(self, section: str) -> dict:
@@ -554,7 +541,7 @@ class Applier:
     def _write_repositories(self) -> None:
         connections = self._objects("ssh_connections")
         for item in self.items["repositories"]:
-            name = item.extra["source_connection"]
+            name = item.source_connection
             item.obj.source_connection = connections[name] if name else None
             if self._save(item, {**REPOSITORY_KEYS, "passphrase": "passphrase"}):
                 self._write_hooks(item, "repository")
@@ -564,7 +551,7 @@ class Applier:
         repositories = self._objects("repositories")
         for item in self.items["plans"]:
             plan = item.obj
-            name = item.extra["source_connection"]
+            name = item.source_connection
             plan.source_connection = connections[name] if name else None
             if not self._save(item, PLAN_KEYS):
                 continue
@@ -572,7 +559,7 @@ class Applier:
                 plan.repository_links.all().delete()
                 PlanRepository.objects.bulk_create(
                     PlanRepository(plan=plan, repository=repositories[name], order=order)
-                    for order, name in enumerate(item.extra["repositories"])
+                    for order, name in enumerate(item.repositories)
                 )
             self._write_hooks(item, "plan")
 
@@ -647,7 +634,7 @@ class Applier:
         from repositories import borg
 
         for item in self.items["repositories"]:
-            if not item.extra["init"]:
+            if not item.init:
                 continue
             repository = item.obj
             local = None if repository.is_remote else Path(repository.location)
@@ -679,11 +666,11 @@ class Applier:
 
     def outcomes(self, dry_run: bool) -> list[Outcome]:
         outcomes = []
-        for section in schema.SECTIONS:
+        for section in schema.TOP_LEVEL_KEYS:
             kind = SECTION_KIND[section]
             for item in self.items[section]:
                 details = list(item.changes) if not item.new else []
-                if section == "repositories" and item.extra["init"]:
+                if section == "repositories" and item.init:
                     details.append("borg init" if dry_run else self.init_notes.get(item.name, "borg init"))
                 if item.new:
                     action = "created"

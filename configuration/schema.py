@@ -21,7 +21,7 @@ from repositories.models import BackupPlan, Encryption, OnRepositoryFailure
 from repositories.status import HookType
 
 SECRET_FILE_MAX_BYTES = 1024 * 1024
-SECTIONS = ("ssh_connections", "scripts", "repositories", "plans", "packages")
+TOP_LEVEL_KEYS = ("ssh_connections", "scripts", "repositories", "plans", "packages")
 HOOK_TYPES = tuple(HookType.values)
 RETENTION_KEYS = BackupPlan.RETENTION_FIELDS
 _no_nul = ProhibitNullCharactersValidator()
@@ -374,7 +374,7 @@ def check(document, source: str, env=None) -> tuple[dict, list[Problem]]:
     if document is None:
         return {}, []
     if not isinstance(document, dict):
-        ctx.error(source, f"the top level must be a mapping of {', '.join(SECTIONS)}, not {_kind(document)}")
+        ctx.error(source, f"the top level must be a mapping of {', '.join(TOP_LEVEL_KEYS)}, not {_kind(document)}")
         return {}, ctx.problems
     out = DOCUMENT.check(document, "", ctx)
     return ({} if out is INVALID else out), ctx.problems

@@ -55,6 +55,10 @@ class Script(models.Model):
     def get_absolute_url(self):
         return reverse("admin:hooks_script_change", args=[self.pk])
 
+    def clean(self):
+        if self.body and not self.body.strip():  # "" is refused as blank, by the field
+            raise ValidationError({"body": "The body is empty."})
+
     @property
     def content_hash(self) -> str:
         return body_hash(self.body)
@@ -89,6 +93,12 @@ class ScriptApproval(models.Model):
         return f"{self.script} {self.content_hash[:12]} by {self.approved_by}"
 
 
+SECRET_DEFAULT_REFUSED = (
+    "A secret parameter takes no default here (defaults are stored in clear): "
+    "give its value on each attachment, where it is encrypted."
+)
+
+
 class ScriptParameter(models.Model):
     script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="parameters")
     name = models.CharField(max_length=100, validators=[validate_parameter_name])
@@ -109,7 +119,7 @@ class ScriptParameter(models.Model):
             raise ValidationError({"default": "A required parameter has no default: the attachment must give it."})
         if self.secret and self.default:
             # Defaults are stored in clear; a secret belongs in the (encrypted) attachment values.
-            raise ValidationError({"default": "A secret parameter has no default: set its value on each attachment."})
+            raise ValidationError({"default": SECRET_DEFAULT_REFUSED})
 
 
 class OnFailure(models.TextChoices):

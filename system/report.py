@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from django.db import connection
 
 from common import docker_client
-from common.docker_client import EXEC, LIST, RESTART, SECTIONS, START, STOP
+from common.docker_client import API_SECTIONS, EXEC, LIST, RESTART, START, STOP
 from hooks.models import ExecutionTarget, HookAttachment
 from repositories.models import BackupPlan, Repository
 from repositories.status import HookType
@@ -150,7 +150,7 @@ class DockerNeeds:
         return bool(self.sections or self.cli_users or self.unchecked)
 
     def ordered(self) -> list[str]:
-        return [section for section in SECTIONS if section in self.sections]
+        return [section for section in API_SECTIONS if section in self.sections]
 
 
 def _hook_bodies():
@@ -267,7 +267,7 @@ def docker_checks(needs: DockerNeeds | None = None) -> list[Check]:
             probes = docker.probe_sections()
     if probes is not None:
         missing = docker_client.missing_proxy_variables(probes)
-        checks += [_section_check(section, probes[section], missing, needs) for section in SECTIONS]
+        checks += [_section_check(section, probes[section], missing, needs) for section in API_SECTIONS]
     checks.append(Check("hooks need", True, _needs_line(needs), note=True))
     checks += _proxy_lines(needs)
     checks += _hints(needs, host, probes)
@@ -286,7 +286,7 @@ def _hints(needs: DockerNeeds, host: str, probes) -> list[Check]:
                 "the Docker socket is host-level access; a socket proxy can expose only the sections hooks need"
             )
         else:
-            extra = [section for section in SECTIONS if probes[section].allowed and section not in needs.sections]
+            extra = [section for section in API_SECTIONS if probes[section].allowed and section not in needs.sections]
             variables = {v for section in needs.sections for v in docker_client.PROXY_VARIABLES[section]}
             if {"CONTAINERS", "POST"} <= variables:
                 # That pair opens every container write anyway (see the proxy note): only
