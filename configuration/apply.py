@@ -35,6 +35,7 @@ from hooks.models import HookAttachment, HookType, Script, ScriptParameter
 from packages_admin.models import PackageInstall
 from packages_admin.services import queue_install, record_package
 from packages_admin.validators import parse_package_spec
+from repositories import borg
 from repositories.models import BackupPlan, PlanRepository, Repository, SSHConnection
 from repositories.services.retention import plan_repository_problems
 
@@ -631,8 +632,6 @@ class Applier:
     # --- 4. side effects ------------------------------------------------------------------------
 
     def initialise(self) -> None:
-        from repositories import borg
-
         for item in self.items["repositories"]:
             if not item.init:
                 continue

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 
 from hooks.models import HookAttachment, HookType, Script, ScriptParameter
 from hooks.services.testing import BACKUP_STATUSES
+from repositories.models import Repository
 
 MONOSPACE = "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace;"
 PLACEHOLDER = "********"
@@ -310,8 +311,6 @@ class ScriptTestForm(forms.Form):
 
     def __init__(self, script: Script, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from repositories.models import Repository
-
         self.script = script
         self.fields["repository"].queryset = Repository.objects.order_by("name")
         self.parameters = list(script.parameters.all())

@@ -13,6 +13,7 @@ from borgui.validators import validate_object_name
 from common.fields import EncryptedTextField
 from common.text import body_hash
 from hooks.parameters import validate_parameter_name
+from hooks.services.runner import ScriptResult
 from repositories.status import HookType, Status
 
 
@@ -282,8 +283,6 @@ class ScriptExecution(models.Model):
     @property
     def cli_exit_code(self) -> int:
         """As `test_script` exits: the script's code; 124 timeout, 125 not run, 128+N signal N."""
-        from hooks.services.runner import ScriptResult
-
         result = ScriptResult(
             exit_code=self.exit_code, signal=self.signal, timed_out=self.timed_out, duration=0.0,
             stdout="", stderr="", error=self.error,
