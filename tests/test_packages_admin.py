@@ -15,6 +15,9 @@ from packages_admin.models import PackageInstall
 from packages_admin.tasks import refresh_packages
 from tests.packagekit import HOSTILE_NAMES, dpkg_version, make_fake_tools, needs_root, remove_hello
 
+# Real apt-get and dpkg take one system-wide lock: parallel workers run these files on one of them.
+pytestmark = pytest.mark.xdist_group("apt")
+
 ROOT = Path(__file__).resolve().parent.parent
 ADD_URL = reverse("admin:packages_admin_packageinstall_add")
 LIST_URL = reverse("admin:packages_admin_packageinstall_changelist")

@@ -16,6 +16,9 @@ from packages_admin import services
 from packages_admin.models import AptLock, PackageInstall
 from tests.packagekit import HOSTILE_NAMES, dpkg_version, make_fake_tools, needs_root, remove_hello
 
+# Real apt-get and dpkg take one system-wide lock: parallel workers run these files on one of them.
+pytestmark = pytest.mark.xdist_group("apt")
+
 ROOT = Path(__file__).resolve().parent.parent
 MISSING_PACKAGE = "borgui-test-no-such-package"
 
