@@ -299,8 +299,28 @@ class Applier:
         obj.timeout = data.get("timeout", _default(Script, "timeout"))
         obj.execution_target = data.get("execution_target", _default(Script, "execution_target"))
         self.problems += _full_clean(obj, item.path, SCRIPT_KEYS)
+        parameters = self._prepare_parameters(item, data.get("parameters", []))
+        item.changes = _changes(before, _state(obj, SCRIPT_KEYS), SCRIPT_KEYS)
+        item.parameters = parameters
+        if parameters != stored:
+            item.changes.append("parameters")
+        approved = data.get("approved")
+        will_be_approved = bool(obj.approved_hash) and obj.approved_hash == obj.content_hash
+        item.approve = approved is True and not will_be_approved
+        item.revoke = approved is False and will_be_approved
+        if item.approve:
+            item.changes.append("approved")
+        elif item.revoke:
+            item.changes.append("approval revoked")
+        elif was_approved and not will_be_approved:
+            item.changes.append("no longer approved")
+        self.items["scripts"].append(item)
+
+    def _prepare_parameters(self, item: Item, declared_in_file: list[dict]) -> list[tuple]:
+        """The script's parameters as (name, default, required, secret, description), each
+        checked by the model's rules; a name declared twice is a problem."""
         parameters, seen = [], {}
-        for j, parameter in enumerate(data.get("parameters", [])):
+        for j, parameter in enumerate(declared_in_file):
             path = index_path(key_path(item.path, "parameters"), j)
             if parameter["name"] in seen:
                 self.problems.append(
@@ -323,21 +343,7 @@ class Applier:
                 self.problems += problems
                 continue
             parameters.append(tuple(getattr(declared, k) for k in PARAMETER_KEYS))
-        item.changes = _changes(before, _state(obj, SCRIPT_KEYS), SCRIPT_KEYS)
-        item.parameters = parameters
-        if parameters != stored:
-            item.changes.append("parameters")
-        approved = data.get("approved")
-        will_be_approved = bool(obj.approved_hash) and obj.approved_hash == obj.content_hash
-        item.approve = approved is True and not will_be_approved
-        item.revoke = approved is False and will_be_approved
-        if item.approve:
-            item.changes.append("approved")
-        elif item.revoke:
-            item.changes.append("approval revoked")
-        elif was_approved and not will_be_approved:
-            item.changes.append("no longer approved")
-        self.items["scripts"].append(item)
+        return parameters
 
     def _prepare_hooks(self, item: Item) -> None:
         hooks = item.data.get("hooks")

@@ -151,36 +151,40 @@ class _Exporter:
         for hook_type in HookType.values:
             entries = []
             for position, attachment in enumerate((a for a in attachments if a.hook_type == hook_type), 1):
-                script = attachment.script
-                # SPEC §9's order: {script, on_failure, …} before, {script, run_on, on_failure, …} after.
-                entry = Flow(script=script.name)
-                if hook_type == HookType.POST_BACKUP:
-                    entry["run_on"] = attachment.effective_run_on
-                entry["on_failure"] = attachment.effective_on_failure
-                if attachment.timeout is not None:
-                    entry["timeout"] = attachment.timeout
-                entry["enabled"] = attachment.enabled
-                declared = {p.name: p for p in script.parameters.all()}
-                values = {}
-                # Values of parameters the script no longer declares are not used by a hook
-                # (and apply_config would refuse them): they are left out.
-                for name, value in sorted(attachment.values().items()):
-                    if name not in declared:
-                        continue
-                    if declared[name].secret:
-                        ref = self.ref(
-                            (kind, owner.name, hook_type, str(position), name),
-                            f"{name} of the {hook_type} hook {position} ({script.name}) of {kind} {owner.name}",
-                            parts=["ATTACHMENT", kind, owner.name, hook_type, str(position), name],
-                        )
-                        values[name] = {"env": ref}
-                    else:
-                        values[name] = value
-                if values:
-                    entry["parameters"] = values
-                entries.append(entry)
+                entries.append(self._hook_entry(attachment, owner, kind, position))
             out[hook_type] = entries
         return out
+
+    def _hook_entry(self, attachment: HookAttachment, owner, kind: str, position: int) -> Flow:
+        hook_type = attachment.hook_type
+        script = attachment.script
+        # SPEC §9's order: {script, on_failure, …} before, {script, run_on, on_failure, …} after.
+        entry = Flow(script=script.name)
+        if hook_type == HookType.POST_BACKUP:
+            entry["run_on"] = attachment.effective_run_on
+        entry["on_failure"] = attachment.effective_on_failure
+        if attachment.timeout is not None:
+            entry["timeout"] = attachment.timeout
+        entry["enabled"] = attachment.enabled
+        declared = {p.name: p for p in script.parameters.all()}
+        values = {}
+        # Values of parameters the script no longer declares are not used by a hook
+        # (and apply_config would refuse them): they are left out.
+        for name, value in sorted(attachment.values().items()):
+            if name not in declared:
+                continue
+            if declared[name].secret:
+                ref = self.ref(
+                    (kind, owner.name, hook_type, str(position), name),
+                    f"{name} of the {hook_type} hook {position} ({script.name}) of {kind} {owner.name}",
+                    parts=["ATTACHMENT", kind, owner.name, hook_type, str(position), name],
+                )
+                values[name] = {"env": ref}
+            else:
+                values[name] = value
+        if values:
+            entry["parameters"] = values
+        return entry
 
     def repository(self, repository: Repository) -> dict:
         out = {"name": repository.name, "path": repository.location, "encryption": repository.encryption}
