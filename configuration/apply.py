@@ -3,9 +3,9 @@
 1. ``schema.check``: the shape of the file, unknown keys, secrets read from the environment
    and files.
 2. Prepare: every object of the file is matched by name and its new values are checked
-   with the rules the admin uses — model ``full_clean()``, and the admin's own forms where
-   a rule lives only there (scripts and their parameters) — plus the references between
-   objects (scripts of hooks, repositories of plans, source connections).
+   with the rules the admin uses — the models' ``full_clean()`` — plus the references
+   between objects (scripts of hooks, repositories of plans, source connections). What
+   each kind of object reads and writes is in its module of ``configuration.kinds``.
 3. Write, in one ``transaction.atomic()``: removals (``--prune``), creations and updates,
    then the checks that need the new state in the database (unique locations, parameters
    of attached scripts, plans' repositories and retention conflicts, as the admin does).
@@ -24,51 +24,18 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from configuration import schema
+from configuration import base, schema
+from configuration.base import Item
+from configuration.kinds import DOCUMENT, KINDS, TOP_LEVEL_KEYS, packages, plans, repositories, scripts, ssh_connections
 from configuration.problems import ConfigError, Problem, index_path, key_path
-from hooks.forms import as_typed
-from hooks.models import HookAttachment, HookType, Script, ScriptParameter
+from hooks.models import HookAttachment
 from packages_admin.models import PackageInstall
-from packages_admin.services import queue_install, record_package
-from packages_admin.validators import parse_package_spec
-from repositories import borg
-from repositories.models import BackupPlan, PlanRepository, Repository, SSHConnection
-from repositories.services.retention import plan_repository_problems
+from repositories.models import PlanRepository
 
-APPROVER = "apply_config"
-KINDS = ("ssh_connection", "script", "repository", "plan", "package")
-SECTION_KIND = dict(zip(schema.TOP_LEVEL_KEYS, KINDS, strict=True))
-
-# model field → key in the file
-SSH_KEYS = {"name": "name", "host": "host", "port": "port", "username": "username", "known_hosts": "known_hosts"}
-SCRIPT_KEYS = {f: f for f in ("name", "description", "body", "timeout", "execution_target")}
-PARAMETER_KEYS = {f: f for f in ("name", "default", "required", "secret", "description")}
-REPOSITORY_KEYS = {
-    "name": "name",
-    "location": "path",
-    "encryption": "encryption",
-    "pre_backup_script": "pre_backup_script",
-    "post_backup_script": "post_backup_script",
-    "source_connection": "source_connection",
-}
-PLAN_KEYS = {
-    **{f: f for f in ("name", "sources", "excludes", "compression", "archive_name", "schedule", "timezone")},
-    **{f: f for f in ("enabled", "on_repository_failure", "source_connection")},
-    **{f: f"retention.{f}" for f in BackupPlan.RETENTION_FIELDS},
-    **({"stop_containers": "stop_containers"} if schema.HAS_STOP_CONTAINERS else {}),
-}
-ATTACHMENT_KEYS = {
-    "script": "script",
-    "timeout": "timeout",
-    "on_failure": "on_failure",
-    "run_on": "run_on",
-    "enabled": "enabled",
-    "parameter_values": "parameters",
-}
+SECTION_KIND = {kind.SECTION: kind.KIND for kind in KINDS}
 
 
 @dataclass
@@ -93,7 +60,7 @@ class Report:
 
     def lines(self) -> list[str]:
         lines = ["dry run: nothing is changed; this is what applying the file would do"] if self.dry_run else []
-        for kind in KINDS:
+        for kind in (kind.KIND for kind in KINDS):
             for outcome in self.outcomes:
                 if outcome.kind == kind and outcome.action != "unchanged":
                     lines.append(outcome.line())
@@ -105,97 +72,12 @@ class _Rollback(Exception):
     pass
 
 
-def _default(model, name: str):
-    return model._meta.get_field(name).get_default()
-
-
-def _problems(error: ValidationError, path: str, keys: dict[str, str]) -> list[Problem]:
-    """A model's or form's ValidationError as problems at the keys of the file."""
-    if not hasattr(error, "error_dict"):
-        return [Problem(path, message) for message in error.messages]
-    problems = []
-    for name, messages in error.message_dict.items():
-        key = keys.get(name) if name != NON_FIELD_ERRORS else None
-        for message in messages:
-            problems.append(Problem(key_path(path, key) if key else path, message))
-    return problems
-
-
-def _full_clean(obj, path: str, keys: dict[str, str], exclude=()) -> list[Problem]:
-    try:
-        obj.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
-    except ValidationError as e:
-        return _problems(e, path, keys)
-    return []
-
-
-def _validate_unique(obj, path: str, keys: dict[str, str]) -> list[Problem]:
-    try:
-        obj.validate_unique()
-    except ValidationError as e:
-        return _problems(e, path, keys)
-    return []
-
-
-_UNSET = object()
-
-
-def _state(obj, fields, source_connection=_UNSET) -> dict:
-    """The values of FIELDS; a source connection by its name (SOURCE_CONNECTION: the one to be set)."""
-    state = {}
-    for name in fields:
-        if name != "source_connection":
-            state[name] = getattr(obj, name)
-        elif source_connection is not _UNSET:
-            state[name] = source_connection
-        else:
-            state[name] = obj.source_connection.name if obj.source_connection_id else None
-    return state
-
-
-def _changes(before: dict, after: dict, keys: dict[str, str]) -> list[str]:
-    """The keys of the file whose values differ."""
-    return [key for name, key in keys.items() if name in before and before[name] != after[name]]
-
-
-@dataclass
-class HookEntry:
-    path: str
-    script: str
-    attachment: HookAttachment  # unsaved; script and owner set when written
-
-
-@dataclass
-class Item:
-    """One object of the file on its way into the database."""
-
-    section: str
-    index: int
-    name: str
-    obj: object
-    data: dict
-    new: bool
-    changes: list[str] = field(default_factory=list)
-    hooks: dict[str, list[HookEntry]] | None = None
-    # What a kind needs beyond its model fields, read in prepare, used in write:
-    parameters: list[dict] = field(default_factory=list)  # scripts: the declared parameters
-    approve: bool = False  # scripts: `approved: true` approves the body
-    revoke: bool = False  # scripts: `approved: false` revokes the approval
-    source_connection: str | None = None  # repositories, plans: by name
-    init: bool = False  # repositories: run borg init after the write
-    repositories: list[str] = field(default_factory=list)  # plans: in order
-
-    @property
-    def path(self) -> str:
-        return index_path(self.section, self.index)
-
-
 class Applier:
     def __init__(self, document: dict, prune: bool):
         self.doc = document
         self.prune = prune
         self.problems: list[Problem] = []
-        self.items: dict[str, list[Item]] = {section: [] for section in schema.TOP_LEVEL_KEYS}
+        self.items: dict[str, list[Item]] = {section: [] for section in TOP_LEVEL_KEYS}
         self.removed: list[Outcome] = []
         self.initialised: list[tuple[Path, bool]] = []  # local paths this run initialised, and whether they existed
         self.init_notes: dict[str, str] = {}
@@ -203,28 +85,18 @@ class Applier:
     # --- 2. prepare ---------------------------------------------------------------------
 
     def prepare(self) -> None:
-        self.existing = {
-            "ssh_connections": {o.name: o for o in SSHConnection.objects.all()},
-            "scripts": {o.name: o for o in Script.objects.all()},
-            "repositories": {o.name: o for o in Repository.objects.select_related("source_connection")},
-            "plans": {o.name: o for o in BackupPlan.objects.select_related("source_connection")},
-        }
+        self.existing = {kind.SECTION: {o.name: o for o in kind.queryset()} for kind in KINDS if kind is not packages}
         self._check_duplicate_names()
         if self.problems:
             return
-        self.to_remove = {section: self._prune_names(section) for section in schema.TOP_LEVEL_KEYS}
-        for section, prepare in (
-            ("ssh_connections", self._prepare_ssh),
-            ("scripts", self._prepare_script),
-            ("repositories", self._prepare_repository),
-            ("plans", self._prepare_plan),
-        ):
-            for index, data in enumerate(self.doc.get(section, [])):
-                prepare(index, data)
-        self._prepare_packages()
+        self.to_remove = {section: self._prune_names(section) for section in TOP_LEVEL_KEYS}
+        for kind in (ssh_connections, scripts, repositories, plans):
+            for index, data in enumerate(self.doc.get(kind.SECTION, [])):
+                kind.prepare(self, index, data)
+        packages.prepare_all(self)
 
     def _check_duplicate_names(self) -> None:
-        for section in schema.TOP_LEVEL_KEYS[:4]:
+        for section in self.existing:
             seen: dict[str, int] = {}
             for index, data in enumerate(self.doc.get(section, [])):
                 name = data["name"]
@@ -238,381 +110,72 @@ class Applier:
                 seen.setdefault(name, index)
 
     def _file_names(self, section: str) -> set[str]:
-        if section == "packages":
-            names = set()
-            for spec in self.doc.get("packages", []):
-                try:
-                    names.add(parse_package_spec(spec)[0])
-                except ValidationError:
-                    pass
-            return names
+        if section == packages.SECTION:
+            return packages.names_in(self.doc)
         return {data["name"] for data in self.doc.get(section, [])}
 
     def _prune_names(self, section: str) -> list[str]:
         if not self.prune or section not in self.doc:
             return []
         wanted = self._file_names(section)
-        if section == "packages":
+        if section == packages.SECTION:
             return sorted(p.name for p in PackageInstall.objects.all() if p.package_name not in wanted)
         return sorted(set(self.existing[section]) - wanted)
 
-    def _known(self, section: str) -> set[str]:
+    def known(self, section: str) -> set[str]:
         """Names a reference may use: in the file, or in the database and not being removed."""
         return self._file_names(section) | (set(self.existing[section]) - set(self.to_remove[section]))
 
-    def _reference(self, data: dict, key: str, section: str, what: str, path: str) -> None:
+    def reference(self, data: dict, key: str, section: str, what: str, path: str) -> None:
         name = data.get(key)
-        if name is not None and name not in self._known(section):
+        if name is not None and name not in self.known(section):
             self.problems.append(Problem(key_path(path, key), f"no {what} named {name}"))
 
-    def _item(self, section: str, index: int, data: dict, model) -> Item:
+    def item(self, section: str, index: int, data: dict, model) -> Item:
         existing = self.existing[section].get(data["name"])
         obj = existing if existing is not None else model(name=data["name"])
         return Item(section, index, data["name"], obj, data, new=existing is None)
-
-    def _prepare_ssh(self, index: int, data: dict) -> None:
-        item = self._item("ssh_connections", index, data, SSHConnection)
-        obj = item.obj
-        before = _state(obj, [*SSH_KEYS, "private_key"])
-        for name, key in SSH_KEYS.items():
-            setattr(obj, name, data.get(key, _default(SSHConnection, name)))
-        keys = dict(SSH_KEYS)
-        if "private_key" in data:  # not given: the stored key is kept (as in the admin)
-            obj.private_key = data["private_key"].value
-            keys["private_key"] = data["private_key"].key
-        self.problems += _full_clean(obj, item.path, keys)
-        item.changes = _changes(before, _state(obj, before), {**SSH_KEYS, "private_key": "private_key"})
-        self.items["ssh_connections"].append(item)
-
-    def _prepare_script(self, index: int, data: dict) -> None:
-        item = self._item("scripts", index, data, Script)
-        obj = item.obj
-        before = _state(obj, SCRIPT_KEYS)
-        was_approved = obj.is_approved if not item.new else False
-        stored_parameters = {} if item.new else {p.name: p for p in obj.parameters.all()}
-        stored = [tuple(getattr(p, k) for k in PARAMETER_KEYS) for p in stored_parameters.values()]
-        # The model's rules (an empty body…) apply as they do in the admin; the text is kept
-        # as typed, like the admin's form keeps it.
-        obj.name = data["name"].strip()
-        obj.description = data.get("description", "").strip()
-        obj.body = as_typed(data.get("body", ""), obj.body if not item.new else "")
-        obj.timeout = data.get("timeout", _default(Script, "timeout"))
-        obj.execution_target = data.get("execution_target", _default(Script, "execution_target"))
-        self.problems += _full_clean(obj, item.path, SCRIPT_KEYS)
-        parameters = self._prepare_parameters(item, data.get("parameters", []))
-        item.changes = _changes(before, _state(obj, SCRIPT_KEYS), SCRIPT_KEYS)
-        item.parameters = parameters
-        if parameters != stored:
-            item.changes.append("parameters")
-        approved = data.get("approved")
-        will_be_approved = bool(obj.approved_hash) and obj.approved_hash == obj.content_hash
-        item.approve = approved is True and not will_be_approved
-        item.revoke = approved is False and will_be_approved
-        if item.approve:
-            item.changes.append("approved")
-        elif item.revoke:
-            item.changes.append("approval revoked")
-        elif was_approved and not will_be_approved:
-            item.changes.append("no longer approved")
-        self.items["scripts"].append(item)
-
-    def _prepare_parameters(self, item: Item, declared_in_file: list[dict]) -> list[tuple]:
-        """The script's parameters as (name, default, required, secret, description), each
-        checked by the model's rules; a name declared twice is a problem."""
-        parameters, seen = [], {}
-        for j, parameter in enumerate(declared_in_file):
-            path = index_path(key_path(item.path, "parameters"), j)
-            if parameter["name"] in seen:
-                self.problems.append(
-                    Problem(
-                        key_path(path, "name"),
-                        f"{parameter['name']} is already declared as parameters[{seen[parameter['name']]}]",
-                    )
-                )
-                continue
-            seen[parameter["name"]] = j
-            declared = ScriptParameter(
-                name=parameter["name"].strip(),
-                default=parameter.get("default", "").strip(),
-                required=bool(parameter.get("required")),
-                secret=bool(parameter.get("secret")),
-                description=parameter.get("description", "").strip(),
-            )
-            problems = _full_clean(declared, path, PARAMETER_KEYS, exclude=["script"])
-            if problems:
-                self.problems += problems
-                continue
-            parameters.append(tuple(getattr(declared, k) for k in PARAMETER_KEYS))
-        return parameters
-
-    def _prepare_hooks(self, item: Item) -> None:
-        hooks = item.data.get("hooks")
-        if hooks is None:
-            return  # not given: the object's attachments are left as they are
-        item.hooks = {}
-        for hook_type in schema.HOOK_TYPES:
-            if hook_type not in hooks:
-                continue
-            prepared = []
-            for index, data in enumerate(hooks[hook_type]):
-                path = index_path(key_path(key_path(item.path, "hooks"), hook_type), index)
-                attachment = HookAttachment(
-                    hook_type=hook_type,
-                    enabled=data.get("enabled", _default(HookAttachment, "enabled")),
-                    timeout=data.get("timeout"),
-                    on_failure=data.get("on_failure", ""),
-                    run_on=data.get("run_on", ""),
-                )
-                # Empty values are left out, as the admin does: the parameter's default applies.
-                attachment.set_values({k: v for k, v in data.get("parameters", {}).items() if v != ""})
-                self.problems += _full_clean(
-                    attachment, path, ATTACHMENT_KEYS, exclude=["script", "repository", "plan"]
-                )
-                self._reference(data, "script", "scripts", "script", path)
-                declared = self._declared_parameters(data["script"])
-                if declared is not None:
-                    problem = attachment.undeclared_values_problem(data["script"], declared)
-                    if problem:
-                        self.problems.append(Problem(key_path(path, "parameters"), problem))
-                prepared.append(HookEntry(path, data["script"], attachment))
-            item.hooks[hook_type] = prepared
-
-    def _declared_parameters(self, script_name: str) -> set[str] | None:
-        """The parameter names SCRIPT will declare once applied: as the file gives them, else
-        as stored (None: no such script, reported by the reference check)."""
-        for data in self.doc.get("scripts", []):
-            if data["name"] == script_name:
-                return {parameter["name"] for parameter in data.get("parameters", [])}
-        script = self.existing["scripts"].get(script_name)
-        return None if script is None else {parameter.name for parameter in script.parameters.all()}
-
-    def _prepare_repository(self, index: int, data: dict) -> None:
-        item = self._item("repositories", index, data, Repository)
-        obj = item.obj
-        compared = {**REPOSITORY_KEYS, "passphrase": "passphrase", "exported_key": "exported_key"}
-        before = _state(obj, [*compared, "pre_backup_approved_hash", "post_backup_approved_hash"])
-        for name, key in REPOSITORY_KEYS.items():
-            if name != "source_connection":
-                setattr(obj, name, data.get(key, _default(Repository, name)))
-        keys = dict(REPOSITORY_KEYS)
-        for secret in ("passphrase", "exported_key"):
-            keys[secret] = secret
-            if secret in data:  # not given: the stored one is kept (as in the admin)
-                setattr(obj, secret, data[secret].value)
-                keys[secret] = data[secret].key
-        # The operator of the machine applied these inline hooks: they are approved as applied.
-        obj.approve_inline_hooks()
-        self.problems += _full_clean(obj, item.path, keys, exclude=["source_connection"])
-        self._reference(data, "source_connection", "ssh_connections", "SSH connection", item.path)
-        item.source_connection = data.get("source_connection")
-        after = _state(obj, before, source_connection=data.get("source_connection"))
-        item.changes = _changes(before, after, compared)
-        for name in ("pre_backup_script", "post_backup_script"):
-            hash_name = name.replace("_script", "_approved_hash")
-            if before[hash_name] != after[hash_name] and name not in item.changes:
-                item.changes.append(f"{name} approved")
-        item.init = bool(data.get("init")) and self._storage_missing(obj, item.new, before["location"])
-        self._prepare_hooks(item)
-        self.items["repositories"].append(item)
-
-    @staticmethod
-    def _storage_missing(obj: Repository, new: bool, old_location: str) -> bool:
-        """Whether `init: true` should run borg init. A local path is looked at (no borg
-        repository there: no `config` file); a remote one is not contacted except to be
-        initialised when it is new to borgui or moved (an existing one then answers
-        "already exists", which is fine)."""
-        if obj.is_remote:
-            return new or old_location != obj.location
-        return not (Path(obj.location) / "config").is_file()
-
-    def _prepare_plan(self, index: int, data: dict) -> None:
-        item = self._item("plans", index, data, BackupPlan)
-        obj = item.obj
-        before = _state(obj, PLAN_KEYS)
-        retention = data.get("retention", {})
-        for name, key in PLAN_KEYS.items():
-            if name == "source_connection":
-                continue
-            given = retention if key.startswith("retention.") else data
-            setattr(obj, name, given.get(name, _default(BackupPlan, name)))
-        self.problems += _full_clean(obj, item.path, PLAN_KEYS, exclude=["source_connection"])
-        self._reference(data, "source_connection", "ssh_connections", "SSH connection", item.path)
-        item.source_connection = data.get("source_connection")
-        item.changes = _changes(before, _state(obj, PLAN_KEYS, data.get("source_connection")), PLAN_KEYS)
-        if any(key.startswith("retention.") for key in item.changes):
-            item.changes = [k for k in item.changes if not k.startswith("retention.")] + ["retention"]
-        repositories = data.get("repositories", [])
-        seen = set()
-        for j, name in enumerate(repositories):
-            path = index_path(key_path(item.path, "repositories"), j)
-            if name in seen:
-                self.problems.append(Problem(path, f"{name} is listed twice"))
-            seen.add(name)
-            if name not in self._known("repositories"):
-                self.problems.append(Problem(path, f"no repository named {name}"))
-        item.repositories = repositories
-        current = [] if item.new else [r.name for r in obj.ordered_repositories()]
-        if current != repositories:
-            item.changes.append("repositories")
-        self._prepare_hooks(item)
-        self.items["plans"].append(item)
-
-    def _prepare_packages(self) -> None:
-        seen: dict[str, int] = {}
-        for index, spec in enumerate(self.doc.get("packages", [])):
-            path = index_path("packages", index)
-            try:
-                name, _version = parse_package_spec(spec)
-            except ValidationError:
-                name = None
-            if name is not None and name in seen:
-                self.problems.append(Problem(path, f"{name} is already listed as packages[{seen[name]}]"))
-                continue
-            if name is not None:
-                seen[name] = index
-            existing = PackageInstall.objects.for_package(name).first() if name else None
-            obj = existing or PackageInstall()
-            before = obj.name
-            obj.name = spec
-            self.problems += _full_clean(obj, path, {"name": ""})
-            item = Item("packages", index, spec, obj, {}, new=existing is None)
-            item.changes = [f"was {before}"] if existing is not None and before != spec else []
-            self.items["packages"].append(item)
 
     # --- 3. write -----------------------------------------------------------------------------
 
     def write(self) -> None:
         steps = (
-            lambda: self._remove("plans"),
-            self._write_ssh,
-            self._write_scripts,
-            self._remove_repositories,
-            self._write_repositories,
-            self._write_plans,
-            lambda: self._remove("scripts"),
-            lambda: self._remove("ssh_connections"),
-            self._write_packages,
-            lambda: self._remove("packages"),
-            self._check_plans,
+            lambda: self.remove(plans.SECTION),
+            lambda: ssh_connections.write(self),
+            lambda: scripts.write(self),
+            lambda: repositories.remove(self),
+            lambda: repositories.write(self),
+            lambda: plans.write(self),
+            lambda: self.remove(scripts.SECTION),
+            lambda: self.remove(ssh_connections.SECTION),
+            lambda: packages.write(self),
+            lambda: self.remove(packages.SECTION),
+            lambda: plans.check(self),
         )
         for step in steps:
             step()
             if self.problems:
                 return
 
-    def _save(self, item: Item, keys: dict[str, str]) -> bool:
+    def save(self, item: Item, keys: dict[str, str]) -> bool:
         if not item.new and not item.changes:
             return True
-        problems = _validate_unique(item.obj, item.path, keys)
+        problems = base.validate_unique(item.obj, item.path, keys)
         if problems:
             self.problems += problems
             return False
         item.obj.save()
         return True
 
-    def _write_ssh(self) -> None:
-        for item in self.items["ssh_connections"]:
-            self._save(item, SSH_KEYS)
-
-    def _write_scripts(self) -> None:
-        for item in self.items["scripts"]:
-            script = item.obj
-            if not self._save(item, SCRIPT_KEYS):
-                continue
-            if "parameters" in item.changes:
-                script.parameters.all().delete()
-                ScriptParameter.objects.bulk_create(
-                    ScriptParameter(script=script, **dict(zip(PARAMETER_KEYS, values, strict=True)))
-                    for values in item.parameters
-                )
-            if item.approve:
-                script.approve(APPROVER)
-            elif item.revoke:
-                script.revoke()
-
-    def _objects(self, section: str) -> dict:
+    def objects(self, section: str) -> dict:
         objects = {name: obj for name, obj in self.existing[section].items() if name not in self.to_remove[section]}
         objects.update({item.name: item.obj for item in self.items[section]})
         return objects
 
-    def _remove_repositories(self) -> None:
-        # Plans of the file are given their repositories below; their links to repositories
-        # being removed go first, so that only links of plans kept as they are protect one.
-        names = self.to_remove["repositories"]
-        if names:
-            PlanRepository.objects.filter(
-                repository__name__in=names, plan__name__in=[item.name for item in self.items["plans"]]
-            ).delete()
-        self._remove("repositories")
-
-    def _write_repositories(self) -> None:
-        connections = self._objects("ssh_connections")
-        for item in self.items["repositories"]:
-            name = item.source_connection
-            item.obj.source_connection = connections[name] if name else None
-            if self._save(item, {**REPOSITORY_KEYS, "passphrase": "passphrase"}):
-                self._write_hooks(item, "repository")
-
-    def _write_plans(self) -> None:
-        connections = self._objects("ssh_connections")
-        repositories = self._objects("repositories")
-        for item in self.items["plans"]:
-            plan = item.obj
-            name = item.source_connection
-            plan.source_connection = connections[name] if name else None
-            if not self._save(item, PLAN_KEYS):
-                continue
-            if "repositories" in item.changes:
-                plan.repository_links.all().delete()
-                PlanRepository.objects.bulk_create(
-                    PlanRepository(plan=plan, repository=repositories[name], order=order)
-                    for order, name in enumerate(item.repositories)
-                )
-            self._write_hooks(item, "plan")
-
-    def _write_hooks(self, item: Item, owner_field: str) -> None:
-        if item.hooks is None:
-            return
-        scripts = self._objects("scripts")
-        owner = item.obj
-        for hook_type, hooks in item.hooks.items():
-            current = list(
-                HookAttachment.objects.filter(**{owner_field: owner}, hook_type=hook_type).order_by("order", "id")
-            )
-            if len(current) == len(hooks) and all(
-                _same_attachment(a, h.attachment, scripts[h.script]) for a, h in zip(current, hooks, strict=True)
-            ):
-                continue
-            item.changes.append(f"hooks.{hook_type}")
-            for order, hook in enumerate(hooks):
-                attachment = current[order] if order < len(current) else HookAttachment()
-                wanted = hook.attachment
-                attachment.script = scripts[hook.script]
-                setattr(attachment, owner_field, owner)
-                attachment.hook_type = HookType(hook_type)
-                attachment.order = order
-                for name in ("enabled", "timeout", "on_failure", "run_on", "parameter_values"):
-                    setattr(attachment, name, getattr(wanted, name))
-                try:
-                    attachment.full_clean()
-                except ValidationError as e:
-                    self.problems += _problems(e, hook.path, ATTACHMENT_KEYS)
-                    continue
-                attachment.save()
-            for surplus in current[len(hooks) :]:
-                surplus.delete()
-
-    def _write_packages(self) -> None:
-        for item in self.items["packages"]:
-            if not item.new and not item.changes:
-                continue
-            package, created = record_package(item.name)
-            queue_install(package, new=created)
-
-    def _remove(self, section: str) -> None:
+    def remove(self, section: str) -> None:
         kind = SECTION_KIND[section]
         for name in self.to_remove[section]:
-            if section == "packages":
+            if section == packages.SECTION:
                 objects = PackageInstall.objects.filter(name=name)
             else:
                 objects = self.existing[section][name].__class__.objects.filter(name=name)
@@ -628,32 +191,10 @@ class Applier:
                 continue
             self.removed.append(Outcome(kind, name, "removed"))
 
-    def _check_plans(self) -> None:
-        """The admin's checks of a plan's repositories, with every plan of the file in place."""
-        for item in self.items["plans"]:
-            repositories = item.obj.ordered_repositories()
-            for problem in plan_repository_problems(item.obj, repositories):
-                self.problems.append(Problem(key_path(item.path, "repositories"), problem))
-
     # --- 4. side effects ------------------------------------------------------------------------
 
     def initialise(self) -> None:
-        for item in self.items["repositories"]:
-            if not item.init:
-                continue
-            repository = item.obj
-            local = None if repository.is_remote else Path(repository.location)
-            existed = local is not None and local.exists()
-            result = borg.init(repository)
-            if result.ok:
-                if local is not None:
-                    self.initialised.append((local, existed))
-                self.init_notes[item.name] = "borg init"
-            elif "Repository.AlreadyExists" in result.msgids:
-                self.init_notes[item.name] = "already initialised"
-            else:
-                self.problems.append(Problem(key_path(item.path, "init"), f"borg init failed: {result.error_line()}"))
-                return
+        repositories.initialise(self)
 
     def undo_initialise(self) -> None:
         """Remove what borg init created on local paths (each was empty or absent before)."""
@@ -671,11 +212,11 @@ class Applier:
 
     def outcomes(self, dry_run: bool) -> list[Outcome]:
         outcomes = []
-        for section in schema.TOP_LEVEL_KEYS:
+        for section in TOP_LEVEL_KEYS:
             kind = SECTION_KIND[section]
             for item in self.items[section]:
                 details = list(item.changes) if not item.new else []
-                if section == "repositories" and item.init:
+                if section == repositories.SECTION and item.init:
                     details.append("borg init" if dry_run else self.init_notes.get(item.name, "borg init"))
                 if item.new:
                     action = "created"
@@ -686,21 +227,6 @@ class Applier:
                 outcomes.append(Outcome(kind, item.name, action, details))
             outcomes.extend(o for o in self.removed if o.kind == kind)
         return outcomes
-
-
-def _same_attachment(current: HookAttachment, wanted: HookAttachment, script: Script) -> bool:
-    return (
-        current.script_id == script.pk
-        and current.enabled == wanted.enabled
-        and current.timeout == wanted.timeout
-        and current.effective_on_failure == wanted.effective_on_failure
-        and (
-            current.effective_run_on == wanted.effective_run_on
-            if wanted.hook_type == HookType.POST_BACKUP
-            else current.run_on == wanted.run_on
-        )
-        and current.values() == wanted.values()
-    )
 
 
 def _describe(obj) -> str:
@@ -714,7 +240,7 @@ def _describe(obj) -> str:
 
 def apply(document, *, source: str = "", prune: bool = False, dry_run: bool = False, env=None) -> Report:
     """Apply a parsed configuration; raise ConfigError (nothing changed) when it is refused."""
-    normalised, problems = schema.check(document, source, env)
+    normalised, problems = schema.check(document, DOCUMENT, source, env)
     if problems:
         raise ConfigError(problems)
     applier = Applier(normalised, prune)

@@ -25,32 +25,11 @@ exact identity appended.
 
 import hashlib
 import re
-from dataclasses import dataclass
 
 import yaml
 
-from configuration.schema import HAS_STOP_CONTAINERS
-from hooks.models import HookAttachment, HookType, Script
-from packages_admin.models import PackageInstall
-from repositories.models import BackupPlan, Repository, SSHConnection
-
-
-@dataclass
-class EnvRef:
-    """A secret written as the name of the variable that holds it."""
-
-    identity: tuple[str, ...]
-    base: str
-    description: str
-    name: str = ""
-
-
-class Flow(dict):
-    """A mapping written on one line, {a: 1, b: 2}."""
-
-
-class FlowList(list):
-    """A list written on one line, [a, b]."""
+from configuration.base import EnvRef, Flow, FlowList
+from configuration.kinds import KINDS
 
 
 class _Dumper(yaml.SafeDumper):
@@ -98,152 +77,9 @@ class _Exporter:
                     digest = hashlib.sha256("\0".join(ref.identity).encode()).hexdigest()[:8].upper()
                     ref.name = f"{base}_{digest}"
 
-    # --- sections ---
-
-    def ssh_connection(self, connection: SSHConnection) -> dict:
-        out = {
-            "name": connection.name,
-            "host": connection.host,
-            "port": connection.port,
-            "username": connection.username,
-        }
-        if connection.private_key:
-            out["private_key_env"] = self.ref(
-                ("ssh", connection.name, "private_key"),
-                f"private key of SSH connection {connection.name}",
-            )
-        if connection.known_hosts:
-            out["known_hosts"] = connection.known_hosts
-        return out
-
-    def script(self, script: Script) -> dict:
-        out = {"name": script.name}
-        if script.description:
-            out["description"] = script.description
-        out.update(body=script.body, timeout=script.timeout, execution_target=script.execution_target)
-        parameters = []
-        for parameter in script.parameters.all():
-            entry = Flow(name=parameter.name)
-            # The admin never shows a secret parameter's default: neither does the export.
-            if parameter.default and not parameter.secret:
-                entry["default"] = parameter.default
-            if parameter.required:
-                entry["required"] = True
-            if parameter.secret:
-                entry["secret"] = True
-            if parameter.description:
-                entry["description"] = parameter.description
-            parameters.append(entry)
-        if parameters:
-            out["parameters"] = parameters
-        if script.is_approved:
-            out["approved"] = True
-        return out
-
-    def hooks(self, owner, kind: str) -> dict:
-        attachments = (
-            HookAttachment.objects.filter(**{kind: owner})
-            .select_related("script")
-            .prefetch_related("script__parameters")
-            .order_by("order", "id")
-        )
-        out = {}
-        for hook_type in HookType.values:
-            entries = []
-            for position, attachment in enumerate((a for a in attachments if a.hook_type == hook_type), 1):
-                entries.append(self._hook_entry(attachment, owner, kind, position))
-            out[hook_type] = entries
-        return out
-
-    def _hook_entry(self, attachment: HookAttachment, owner, kind: str, position: int) -> Flow:
-        hook_type = attachment.hook_type
-        script = attachment.script
-        # SPEC §9's order: {script, on_failure, …} before, {script, run_on, on_failure, …} after.
-        entry = Flow(script=script.name)
-        if hook_type == HookType.POST_BACKUP:
-            entry["run_on"] = attachment.effective_run_on
-        entry["on_failure"] = attachment.effective_on_failure
-        if attachment.timeout is not None:
-            entry["timeout"] = attachment.timeout
-        entry["enabled"] = attachment.enabled
-        declared = {p.name: p for p in script.parameters.all()}
-        values = {}
-        # Values of parameters the script no longer declares are not used by a hook
-        # (and apply_config would refuse them): they are left out.
-        for name, value in sorted(attachment.values().items()):
-            if name not in declared:
-                continue
-            if declared[name].secret:
-                ref = self.ref(
-                    (kind, owner.name, hook_type, str(position), name),
-                    f"{name} of the {hook_type} hook {position} ({script.name}) of {kind} {owner.name}",
-                    parts=["ATTACHMENT", kind, owner.name, hook_type, str(position), name],
-                )
-                values[name] = {"env": ref}
-            else:
-                values[name] = value
-        if values:
-            entry["parameters"] = values
-        return entry
-
-    def repository(self, repository: Repository) -> dict:
-        out = {"name": repository.name, "path": repository.location, "encryption": repository.encryption}
-        if repository.passphrase:
-            out["passphrase_env"] = self.ref(
-                ("repository", repository.name, "passphrase"),
-                f"passphrase of repository {repository.name}",
-            )
-        if repository.exported_key:
-            out["exported_key_env"] = self.ref(
-                ("repository", repository.name, "exported_key"),
-                f"borg key (keyfile mode) of repository {repository.name}",
-            )
-        if repository.source_connection_id:
-            out["source_connection"] = repository.source_connection.name
-        if repository.pre_backup_script:
-            out["pre_backup_script"] = repository.pre_backup_script
-        if repository.post_backup_script:
-            out["post_backup_script"] = repository.post_backup_script
-        out["hooks"] = self.hooks(repository, "repository")
-        return out
-
-    def plan(self, plan: BackupPlan) -> dict:
-        out = {
-            "name": plan.name,
-            "repositories": FlowList(r.name for r in plan.ordered_repositories()),
-            "sources": FlowList(plan.sources),
-        }
-        if plan.excludes:
-            out["excludes"] = FlowList(plan.excludes)
-        out.update(compression=plan.compression, archive_name=plan.archive_name)
-        if plan.schedule:
-            out["schedule"] = plan.schedule
-        if plan.timezone:
-            out["timezone"] = plan.timezone
-        out.update(enabled=plan.enabled, on_repository_failure=plan.on_repository_failure)
-        if plan.source_connection_id:
-            out["source_connection"] = plan.source_connection.name
-        retention = Flow(
-            (name, getattr(plan, name)) for name in BackupPlan.RETENTION_FIELDS if getattr(plan, name) not in (None, "")
-        )
-        if retention:
-            out["retention"] = retention
-        if HAS_STOP_CONTAINERS and plan.stop_containers:
-            out["stop_containers"] = FlowList(plan.stop_containers)
-        out["hooks"] = self.hooks(plan, "plan")
-        return out
-
     def document(self) -> dict:
         by_name = lambda objects: sorted(objects, key=lambda o: o.name)  # noqa: E731 - the same order on any database
-        document = {
-            "ssh_connections": [self.ssh_connection(c) for c in by_name(SSHConnection.objects.all())],
-            "scripts": [self.script(s) for s in by_name(Script.objects.prefetch_related("parameters"))],
-            "repositories": [
-                self.repository(r) for r in by_name(Repository.objects.select_related("source_connection"))
-            ],
-            "plans": [self.plan(p) for p in by_name(BackupPlan.objects.select_related("source_connection"))],
-            "packages": [p.name for p in by_name(PackageInstall.objects.all())],
-        }
+        document = {kind.SECTION: [kind.export(self, obj) for obj in by_name(kind.queryset())] for kind in KINDS}
         self.name_refs()
         return document
 
