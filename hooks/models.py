@@ -9,9 +9,9 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from borgui.validators import validate_object_name
 from common.fields import EncryptedTextField
 from common.text import body_hash
+from common.validators import validate_object_name
 from hooks.parameters import validate_parameter_name
 from hooks.services.runner import ScriptResult
 from repositories.status import HookType, Status
