@@ -40,10 +40,6 @@ SHAPE = schema.Mapping(
 )
 
 
-def queryset():
-    return BackupPlan.objects.select_related("source_connection")
-
-
 def prepare(applier, index: int, data: dict) -> None:
     item = applier.item(SECTION, index, data, BackupPlan)
     obj = item.obj
@@ -101,6 +97,10 @@ def check(applier) -> None:
         repositories = item.obj.ordered_repositories()
         for problem in plan_repository_problems(item.obj, repositories):
             applier.problems.append(Problem(key_path(item.path, "repositories"), problem))
+
+
+def queryset():
+    return BackupPlan.objects.select_related("source_connection")
 
 
 def export(exporter, plan: BackupPlan) -> dict:

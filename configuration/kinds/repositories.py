@@ -35,10 +35,6 @@ SHAPE = schema.Mapping(
 )
 
 
-def queryset():
-    return Repository.objects.select_related("source_connection")
-
-
 def prepare(applier, index: int, data: dict) -> None:
     item = applier.item(SECTION, index, data, Repository)
     obj = item.obj
@@ -117,6 +113,10 @@ def initialise(applier) -> None:
         else:
             applier.problems.append(Problem(key_path(item.path, "init"), f"borg init failed: {result.error_line()}"))
             return
+
+
+def queryset():
+    return Repository.objects.select_related("source_connection")
 
 
 def export(exporter, repository: Repository) -> dict:
