@@ -28,19 +28,9 @@ from repositories.services.retention import plan_repository_problems
 from repositories.services.scheduling import next_slot
 from repositories.status import Status
 
-STATUS_COLOURS = {
-    "success": "#2e7d32",
-    "warning": "#b26a00",
-    "failure": "#c62828",
-    "skipped": "#616161",
-    "running": "#1565c0",
-    "waiting": "#6a1b9a",
-    "pending": "#616161",
-}
-
 
 def status_badge(status: str):
-    colour = STATUS_COLOURS.get(status, "#616161")
+    colour = Status(status).colour if status in Status.values else Status.PENDING.colour
     return format_html('<strong class="status-{}" style="color:{}">{}</strong>', status, colour, status)
 
 

@@ -28,6 +28,19 @@ class Status(models.TextChoices):
         return self in (Status.PENDING, Status.WAITING, Status.RUNNING)
 
     @property
+    def exit_code(self) -> int:
+        """run_backup's exit code for a finished run (docs/commands.md)."""
+        return {Status.SUCCESS: 0, Status.SKIPPED: 0, Status.WARNING: 1}.get(self, 2)
+
+    @property
+    def colour(self) -> str:
+        """The colour of its badge in the admin."""
+        return {
+            Status.SUCCESS: "#2e7d32", Status.WARNING: "#b26a00", Status.FAILURE: "#c62828",
+            Status.RUNNING: "#1565c0", Status.WAITING: "#6a1b9a",
+        }.get(self, "#616161")  # fmt: skip
+
+    @property
     def backup_status(self) -> str:
         """What BORG_UI_BACKUP_STATUS carries: only success, failure or warning."""
         return Status.WARNING.value if self == Status.SKIPPED else self.value

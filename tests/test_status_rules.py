@@ -109,3 +109,8 @@ def test_post_chain_status(status, failed, after):
 )
 def test_run_on_matches(run_on, status, matches):
     assert RunOn(run_on).matches(status) is matches
+
+
+@pytest.mark.parametrize(("status", "exit_code"), [(S, 0), (K, 0), (W, 1), (F, 2)])
+def test_run_backup_exit_code_of_a_finished_run(status, exit_code):
+    assert status.exit_code == exit_code
