@@ -62,9 +62,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "borgui",
+    "common",
     "repositories",
     "hooks",
     "packages_admin",
+    "configuration",
+    "system",
 ]
 
 MIDDLEWARE = [
@@ -86,7 +89,7 @@ WSGI_APPLICATION = "borgui.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "borgui" / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -6,19 +6,20 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from borgui.fields import EncryptedTextField
-from borgui.validators import (
+from common.docker_client import selector_problem
+from common.fields import EncryptedTextField
+from common.text import body_hash
+from common.validators import validate_object_name, validate_timezone
+from repositories import archive_names
+from repositories.status import HookType, Status
+from repositories.validators import (
     ssh_host_problem,
     ssh_user_problem,
     validate_borg_interval,
     validate_compression,
     validate_cron,
-    validate_object_name,
     validate_repository_location,
-    validate_timezone,
 )
-from repositories import archive_names
-from repositories.status import Status
 
 
 class SSHConnection(models.Model):
@@ -123,20 +124,27 @@ class Repository(models.Model):
         return self.location.startswith("ssh://")
 
     def inline_hook_approved(self, hook_type: str) -> bool:
-        from hooks.models import body_hash
-
         body, approved = self._inline(hook_type)
         return bool(body) and approved == body_hash(body)
 
     def approve_inline_hooks(self) -> None:
         """Approve the current inline bodies (the approver saw them)."""
-        from hooks.models import body_hash
-
         self.pre_backup_approved_hash = body_hash(self.pre_backup_script) if self.pre_backup_script else ""
         self.post_backup_approved_hash = body_hash(self.post_backup_script) if self.post_backup_script else ""
 
+    def inline_body(self, hook_type: str) -> str:
+        return self._inline(hook_type)[0]
+
+    def inline_hook_in_effect(self, hook_type: str) -> str:
+        """The inline hook of HOOK_TYPE that runs ("" for none): the repository's library
+        hooks of that type replace it."""
+        body = self.inline_body(hook_type)
+        if not body.strip() or self.hook_attachments.filter(hook_type=hook_type, enabled=True).exists():
+            return ""
+        return body
+
     def _inline(self, hook_type: str) -> tuple[str, str]:
-        if hook_type == "pre-backup":
+        if hook_type == HookType.PRE_BACKUP:
             return self.pre_backup_script, self.pre_backup_approved_hash
         return self.post_backup_script, self.post_backup_approved_hash
 
@@ -225,8 +233,6 @@ class BackupPlan(models.Model):
                 raise ValidationError({"archive_name": problem})
 
     def _clean_stop_containers(self) -> None:
-        from borgui.docker_client import selector_problem
-
         if self.stop_containers in (None, ""):
             self.stop_containers = []
         if not isinstance(self.stop_containers, list):

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from borgui.system import DOCKER_CLI_MISSING
+from system.report import DOCKER_CLI_MISSING
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ State.FinishedAt / State.StartedAt.
 """
 
 import re
-from datetime import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -19,22 +18,9 @@ from repositories.models import BackupPlan, ContainerStop, PlanRun
 from repositories.services import runs, steps
 from repositories.services.containers import ContainerStopSteps
 from tests.factories import make_plan, make_repository, make_source_tree
-from tests.hookkit import attach, make_script, read_marks, recorder
+from tests.hookkit import attach, docker_times, make_script, read_marks, recorder
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def docker_times(dockerd, name: str) -> tuple[datetime, datetime]:
-    """(State.StartedAt, State.FinishedAt) of a container, as aware datetimes."""
-    out = dockerd.docker("inspect", "--format", "{{.State.StartedAt}} {{.State.FinishedAt}}", name).stdout.decode()
-    return tuple(_parse_docker_time(value) for value in out.split())
-
-
-def _parse_docker_time(value: str) -> datetime:
-    # 2026-11-26T09:48:00.123456789Z: Python reads at most microseconds.
-    match = re.fullmatch(r"(.+T\d\d:\d\d:\d\d)(\.\d+)?Z", value)
-    fraction = (match.group(2) or ".0")[:7]
-    return datetime.fromisoformat(f"{match.group(1)}{fraction}+00:00")
 
 
 @pytest.fixture

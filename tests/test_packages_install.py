@@ -4,7 +4,6 @@ Tests that must prove that nothing ran put fake `apt-get`, `apt-cache`, `sudo`,
 `dpkg-query` and `dpkg` first on PATH: each writes a marker file when started.
 """
 
-import os
 import subprocess
 import sys
 import time
@@ -15,50 +14,16 @@ from django.utils import timezone
 
 from packages_admin import services
 from packages_admin.models import AptLock, PackageInstall
-from tests.test_packages_validation import HOSTILE_NAMES
+from tests.packagekit import HOSTILE_NAMES, dpkg_version, make_fake_tools, needs_root, remove_hello
 
 # Real apt-get and dpkg take one system-wide lock: parallel workers run these files on one of them.
 pytestmark = pytest.mark.xdist_group("apt")
 
 ROOT = Path(__file__).resolve().parent.parent
-APT_TOOLS = ("apt-get", "apt-cache", "apt", "sudo", "dpkg-query", "dpkg")
 MISSING_PACKAGE = "borgui-test-no-such-package"
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="installs with the real apt-get need root")
 
-
-# --- helpers (the admin tests use them too) --------------------------------------------
-
-
-def dpkg_version(name: str) -> str | None:
-    """What a person would check: dpkg's own answer, independent of borgui."""
-    result = subprocess.run(
-        ["dpkg-query", "-W", "-f=${db:Status-Status} ${Version}", name], capture_output=True, text=True
-    )
-    status, _, version = result.stdout.partition(" ")
-    return version if result.returncode == 0 and status == "installed" else None
-
-
-def remove_hello() -> None:
-    if dpkg_version("hello") is not None:
-        subprocess.run(
-            ["apt-get", "remove", "-y", "-o", "DPkg::Lock::Timeout=120", "hello"],
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            capture_output=True,
-            check=True,
-            timeout=300,
-        )
-    assert dpkg_version("hello") is None
-
-
-def make_fake_tools(bin_dir: Path, marker: Path, body: str = "") -> str:
-    """A PATH whose apt and sudo tools only record that they were started (then run BODY)."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    for tool in APT_TOOLS:
-        script = bin_dir / tool
-        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{marker}"\n{body}\n')
-        script.chmod(0o755)
-    return f"{bin_dir}:{os.environ['PATH']}"
+# --- fixtures -------------------------------------------------------------------------
 
 
 @pytest.fixture

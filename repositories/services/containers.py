@@ -26,11 +26,11 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from borgui.docker_client import LIST, PROXY_VARIABLES, START, STOP, Docker, DockerError, enable_text, selector_label
+from common.docker_client import LIST, PROXY_VARIABLES, START, STOP, Docker, DockerError, enable_text, selector_label
 from repositories.models import ContainerStop, PlanRun
 from repositories.services.monitor import RunLog
-from repositories.services.steps import ChainOutcome, NoSteps, StepContext
-from repositories.status import Status
+from repositories.services.steps import PartialSteps, StepContext
+from repositories.status import ChainOutcome, Status
 
 DEFAULT_STOP_TIMEOUT = 60
 
@@ -38,11 +38,6 @@ DEFAULT_STOP_TIMEOUT = 60
 def stop_timeout() -> int:
     """Seconds each container gets to stop (SIGTERM) before Docker kills it."""
     return int(getattr(settings, "BORGUI_CONTAINER_STOP_TIMEOUT", DEFAULT_STOP_TIMEOUT))
-
-
-def _cancelled(ctx: StepContext) -> bool:
-    monitor = ctx.notes.get("monitor")
-    return monitor is not None and monitor.cancelled.is_set()
 
 
 def _explained(error: DockerError, section: str) -> str:
@@ -86,7 +81,7 @@ def synced_commits():
             cursor.execute(set_to.format(previous))
 
 
-class ContainerStopSteps(NoSteps):
+class ContainerStopSteps(PartialSteps):
     order = 100  # after the hook chains of the same step (SPEC §3 step 1)
 
     # --- stop, before the repositories -------------------------------------------------------
@@ -126,7 +121,7 @@ class ContainerStopSteps(NoSteps):
                 if not container.running:
                     log(f"container stop: {container.name} is not running: left stopped")
                     continue
-                if _cancelled(ctx):
+                if ctx.cancelled:
                     log("container stop: cancelled")
                     return outcome
                 if not self._stop_one(ctx, docker, selector, container, timeout):

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 from django_q.models import Schedule
 
-from borgui.validators import cron_next_run
 from repositories.models import BackupPlan
+from repositories.validators import cron_next_run
 
 TASK = "repositories.tasks.run_scheduled_plan"
 

@@ -1,19 +1,12 @@
-"""Validation rules shared by every model, admin form and ``apply_config`` (SPEC §1, §9)."""
+"""Rules about backups shared by the models, admin forms, ``apply_config`` and the borg
+driver: compression, schedules, borg intervals, SSH hosts and repository locations."""
 
 import ipaddress
 import re
-import zoneinfo
 from datetime import UTC, datetime
 
 from croniter import CroniterBadDateError, croniter
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
-
-validate_object_name = RegexValidator(
-    r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z",
-    "Use 1–100 letters, digits, '-', '_' or '.', starting with a letter or digit.",
-    code="invalid_name",
-)
 
 _COMPRESSION = re.compile(
     r"\A(?:auto,)?(?:none|lz4|zstd(?:,(?:[1-9]|1[0-9]|2[0-2]))?|zlib(?:,[0-9])?|lzma(?:,[0-9])?)\Z"
@@ -46,17 +39,6 @@ def cron_next_run(value: str, after: datetime) -> datetime | None:
         return croniter(value, after).get_next(datetime)
     except (CroniterBadDateError, ValueError):
         return None
-
-
-def validate_timezone(value: str) -> None:
-    if not value:
-        return
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(
-            f"{value!r} is not an IANA time zone (for example Europe/Berlin).", code="invalid_tz"
-        ) from None
 
 
 _BORG_INTERVAL = re.compile(r"\A[1-9][0-9]*[Hdwmy]\Z")

@@ -9,6 +9,6 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def handle(self, *args, **options):
-        from borgui.config.export import export_text
+        from configuration.export import export_text
 
         self.stdout.write(export_text(), ending="")

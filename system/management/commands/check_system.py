@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from borgui.system import format_report, report_ok, system_report
+from system.report import format_report, report_ok, system_report
 
 
 class Command(BaseCommand):

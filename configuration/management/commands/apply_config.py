@@ -22,9 +22,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, file, dry_run, prune, **options):
-        from borgui.config.apply import apply
-        from borgui.config.load import parse, read_source
-        from borgui.config.problems import ConfigError
+        from configuration.apply import apply
+        from configuration.load import parse, read_source
+        from configuration.problems import ConfigError
 
         # The output is one line per object and the summary: django-q's "Enqueued …" (a
         # queued package install) would come in between; the package's own line says it.

@@ -18,8 +18,11 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.db import connection
 
-from borgui import docker_client
-from borgui.docker_client import EXEC, LIST, RESTART, SECTIONS, START, STOP
+from common import docker_client
+from common.docker_client import API_SECTIONS, EXEC, LIST, RESTART, START, STOP
+from hooks.models import ExecutionTarget, HookAttachment
+from repositories.models import BackupPlan, Repository
+from repositories.status import HookType
 
 DOCKER_CLI_MISSING = (
     "docker: command not found — install docker.io from Packages, or use an image that includes the Docker CLI"
@@ -152,14 +155,11 @@ class DockerNeeds:
         return bool(self.sections or self.cli_users or self.unchecked)
 
     def ordered(self) -> list[str]:
-        return [section for section in SECTIONS if section in self.sections]
+        return [section for section in API_SECTIONS if section in self.sections]
 
 
 def _hook_bodies():
     """(who, body) of every enabled hook that runs here (not on a source host)."""
-    from hooks.models import ExecutionTarget, HookAttachment
-    from repositories.models import Repository
-
     # A disabled plan counts as unused, for its hooks as for its built-in stop below.
     attachments = (
         HookAttachment.objects.filter(enabled=True)
@@ -175,18 +175,13 @@ def _hook_bodies():
         seen.add(script.pk)
         yield f"script {script.name}", script.body
     for repository in Repository.objects.order_by("name"):
-        for hook_type, body in (
-            ("pre-backup", repository.pre_backup_script),
-            ("post-backup", repository.post_backup_script),
-        ):
-            has_library = repository.hook_attachments.filter(hook_type=hook_type, enabled=True).exists()
-            if body.strip() and not has_library:
-                yield f"inline {hook_type} hook of {repository.name}", body
+        for hook_type in HookType:
+            body = repository.inline_hook_in_effect(hook_type)
+            if body:
+                yield f"inline {hook_type.value} hook of {repository.name}", body
 
 
 def docker_needs() -> DockerNeeds:
-    from repositories.models import BackupPlan
-
     needs = DockerNeeds()
     for who, body in _hook_bodies():
         commands = docker_commands(body)
@@ -277,7 +272,7 @@ def docker_checks(needs: DockerNeeds | None = None) -> list[Check]:
             probes = docker.probe_sections()
     if probes is not None:
         missing = docker_client.missing_proxy_variables(probes)
-        checks += [_section_check(section, probes[section], missing, needs) for section in SECTIONS]
+        checks += [_section_check(section, probes[section], missing, needs) for section in API_SECTIONS]
     checks.append(Check("hooks need", True, _needs_line(needs), note=True))
     checks += _proxy_lines(needs)
     checks += _hints(needs, host, probes)
@@ -296,7 +291,7 @@ def _hints(needs: DockerNeeds, host: str, probes) -> list[Check]:
                 "the Docker socket is host-level access; a socket proxy can expose only the sections hooks need"
             )
         else:
-            extra = [section for section in SECTIONS if probes[section].allowed and section not in needs.sections]
+            extra = [section for section in API_SECTIONS if probes[section].allowed and section not in needs.sections]
             variables = {v for section in needs.sections for v in docker_client.PROXY_VARIABLES[section]}
             if {"CONTAINERS", "POST"} <= variables:
                 # That pair opens every container write anyway (see the proxy note): only

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from borgui.config.problems import ConfigError, Problem
+from configuration.problems import ConfigError, Problem
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32

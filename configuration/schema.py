@@ -4,7 +4,8 @@
 were given, secrets resolved from the environment or files), or the problems found, each
 with its key path (``plans[0].hooks.pre-backup[1].on_failure``). Only the shape is checked
 here; every rule about values (names, cron, compression, ranges…) is the models' and is
-applied by ``borgui.config.apply``. A key whose value is null counts as not given.
+applied by ``configuration.apply``. The shape of each kind's entries is in its module of
+``configuration.kinds``. A key whose value is null counts as not given.
 """
 
 import difflib
@@ -15,14 +16,9 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
 
-from borgui.config.problems import Problem, index_path, key_path
-from hooks.models import ExecutionTarget, OnFailure, RunOn
-from repositories.models import BackupPlan, Encryption, OnRepositoryFailure
+from configuration.problems import Problem, index_path, key_path
 
 SECRET_FILE_MAX_BYTES = 1024 * 1024
-SECTIONS = ("ssh_connections", "scripts", "repositories", "plans", "packages")
-HOOK_TYPES = ("pre-backup", "post-backup")
-RETENTION_KEYS = BackupPlan.RETENTION_FIELDS
 _no_nul = ProhibitNullCharactersValidator()
 
 
@@ -279,101 +275,13 @@ def _unknown_key(key, allowed: list[str]) -> str:
     return message
 
 
-def _has_field(model, name: str) -> bool:
-    return any(field.name == name for field in model._meta.get_fields())
-
-
-HOOK = Mapping(
-    {
-        "script": Text(),
-        "on_failure": Choice(OnFailure.values),
-        "run_on": Choice(RunOn.values),
-        "timeout": Int(),
-        "enabled": Bool(),
-        "parameters": NamedValues(ParameterValue()),
-    },
-    required=["script"],
-)
-HOOKS = Mapping({hook_type: ListOf(HOOK) for hook_type in HOOK_TYPES})
-
-SSH_CONNECTION = Mapping(
-    {"name": Text(), "host": Text(), "port": Int(), "username": Text(), "known_hosts": Text()},
-    required=["name"],
-    secrets=[SecretSource("private_key", strip_newline=False)],
-)
-
-SCRIPT_PARAMETER = Mapping(
-    {"name": Text(), "default": Text(allow_int=True), "required": Bool(), "secret": Bool(), "description": Text()},
-    required=["name"],
-)
-SCRIPT = Mapping(
-    {
-        "name": Text(),
-        "description": Text(),
-        "body": Text(),
-        "timeout": Int(),
-        "execution_target": Choice(ExecutionTarget.values),
-        "parameters": ListOf(SCRIPT_PARAMETER),
-        "approved": Bool(),
-    },
-    required=["name"],
-)
-
-REPOSITORY = Mapping(
-    {
-        "name": Text(),
-        "path": Text(),
-        "encryption": Choice(Encryption.values),
-        "init": Bool(),
-        "source_connection": Text(),
-        "pre_backup_script": Text(),
-        "post_backup_script": Text(),
-        "hooks": HOOKS,
-    },
-    required=["name"],
-    secrets=[SecretSource("passphrase"), SecretSource("exported_key", strip_newline=False)],
-)
-
-RETENTION = Mapping({key: (Text() if key == "keep_within" else Int()) for key in RETENTION_KEYS})
-HAS_STOP_CONTAINERS = _has_field(BackupPlan, "stop_containers")
-PLAN = Mapping(
-    {
-        "name": Text(),
-        "repositories": ListOf(Text()),
-        "sources": ListOf(Text()),
-        "excludes": ListOf(Text()),
-        "compression": Text(),
-        "archive_name": Text(),
-        "schedule": Text(),
-        "timezone": Text(),
-        "enabled": Bool(),
-        "on_repository_failure": Choice(OnRepositoryFailure.values),
-        "source_connection": Text(),
-        "retention": RETENTION,
-        **({"stop_containers": ListOf(Text())} if HAS_STOP_CONTAINERS else {}),
-        "hooks": HOOKS,
-    },
-    required=["name"],
-)
-
-DOCUMENT = Mapping(
-    {
-        "ssh_connections": ListOf(SSH_CONNECTION),
-        "scripts": ListOf(SCRIPT),
-        "repositories": ListOf(REPOSITORY),
-        "plans": ListOf(PLAN),
-        "packages": ListOf(Text()),
-    }
-)
-
-
-def check(document, source: str, env=None) -> tuple[dict, list[Problem]]:
-    """The normalised document and the problems with its shape (empty when it is valid)."""
+def check(document, shape: Mapping, source: str, env=None) -> tuple[dict, list[Problem]]:
+    """The normalised DOCUMENT and the problems with its SHAPE (empty when it is valid)."""
     ctx = Context(env)
     if document is None:
         return {}, []
     if not isinstance(document, dict):
-        ctx.error(source, f"the top level must be a mapping of {', '.join(SECTIONS)}, not {_kind(document)}")
+        ctx.error(source, f"the top level must be a mapping of {', '.join(shape.allowed)}, not {_kind(document)}")
         return {}, ctx.problems
-    out = DOCUMENT.check(document, "", ctx)
+    out = shape.check(document, "", ctx)
     return ({} if out is INVALID else out), ctx.problems

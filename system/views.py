@@ -1,7 +1,7 @@
 """The admin's System page (SPEC §7): this web process's report beside a worker's.
 
 Hooks run on the workers, so what matters most is a worker's view of borg and Docker: the
-page queues ``borgui.tasks.system_report`` and shows "waiting for a worker" (reloading
+page queues ``system.tasks.system_report`` and shows "waiting for a worker" (reloading
 itself) until one has answered. Superusers only: the report shows how the machine is set up.
 """
 
@@ -15,9 +15,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_q.tasks import async_task, fetch
 
-from borgui.system import report_as_dict, system_report
+from system.report import report_as_dict, system_report
 
-REPORT_TASK = "borgui.tasks.system_report"
+REPORT_TASK = "system.tasks.system_report"
 _TASK_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 REFRESH_SECONDS = 2
 

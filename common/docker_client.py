@@ -26,7 +26,7 @@ PROBE_NAME = "_borgui-probe-no-such-container"
 # The API sections hooks use, in report order, and what each needs on a Tecnativa-style
 # socket proxy (docker-socket-proxy 0.4.x rules).
 LIST, START, STOP, RESTART, EXEC = "list/inspect", "start", "stop", "restart", "exec"
-SECTIONS = (LIST, START, STOP, RESTART, EXEC)
+API_SECTIONS = (LIST, START, STOP, RESTART, EXEC)
 PROXY_VARIABLES = {
     LIST: ("CONTAINERS",),
     START: ("POST", "ALLOW_START"),

@@ -4,6 +4,7 @@ Both are plain Python with no Django imports, so the runner can use them in a wo
 the tests can exercise them directly.
 """
 
+import hashlib
 import re
 import threading
 from collections import deque
@@ -154,3 +155,8 @@ class SharedBoundedText(BoundedText):
     def value(self) -> str:
         with self._lock:
             return super().value()
+
+
+def body_hash(body: str) -> str:
+    """What an approval records of a script body: approving is for exactly this text."""
+    return hashlib.sha256(body.encode()).hexdigest()

@@ -2,14 +2,14 @@
 
 from django.db import models
 
-from borgui import crypto
+from common import crypto
 
 
 class EncryptedTextField(models.TextField):
     """Text kept encrypted in the database; plaintext only in memory.
 
     An empty value is stored as an empty string, so "is a secret set?" stays a plain
-    query. Admin forms never render the value back: see ``borgui.forms.SecretField``.
+    query. Admin forms never render the value back: see ``common.forms.SecretField``.
     """
 
     description = "Text encrypted at rest with the borgui encryption key"
