@@ -1,4 +1,4 @@
-"""The one place borgui talks to the Docker Engine API (SPEC §7).
+"""The one place borgui talks to the Docker Engine API (docs/docker-hooks.md#system-check).
 
 Docker is found the way the docker CLI finds it: ``DOCKER_HOST`` (``unix://…`` or
 ``tcp://docker-socket-proxy:2375``), else the default socket. Every call has a short

@@ -11,7 +11,7 @@ class SecretTextarea(forms.Textarea):
 
 
 class SecretFieldsMixin:
-    """Secret model fields that are never rendered back (SPEC §5).
+    """Secret model fields that are never rendered back (docs/hooks.md#secrets-and-masking).
 
     The input is always empty; the help text says whether a value is set. Leaving it empty
     keeps the stored value; the "clear" box removes it.

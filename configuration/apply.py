@@ -1,4 +1,4 @@
-"""Applying a configuration (SPEC §9): validate everything, then one transaction.
+"""Applying a configuration (docs/configuration.md#applying): validate everything, then one transaction.
 
 1. ``schema.check``: the shape of the file, unknown keys, secrets read from the environment
    and files.

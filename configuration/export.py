@@ -1,6 +1,6 @@
-"""``export_config``: the database as the YAML ``apply_config`` reads (SPEC §9).
+"""``export_config``: the database as the YAML ``apply_config`` reads (docs/configuration.md#exporting).
 
-Sections and keys in the order of SPEC §9, objects by name. Never a secret: each one is
+Sections and keys in the order of docs/configuration.md#the-file, objects by name. Never a secret: each one is
 written as a ``*_env`` (or ``{env: …}``) reference to an environment variable with a stable
 name, listed in the comment at the top, so that export → apply (with those variables set)
 → export gives the same text. ``init`` is never written.

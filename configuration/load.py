@@ -1,4 +1,4 @@
-"""Reading a configuration file safely (SPEC §9).
+"""Reading a configuration file safely (docs/configuration.md#the-file-itself).
 
 The file is bytes from a path or standard input, at most ``MAX_BYTES`` long, decoded as
 UTF-8 (a clear error naming the first bad byte otherwise) and parsed with PyYAML's safe

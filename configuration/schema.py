@@ -1,4 +1,4 @@
-"""The shape of a configuration file (SPEC §9): sections, keys, types, and secrets.
+"""The shape of a configuration file (docs/configuration.md#keys): sections, keys, types, and secrets.
 
 ``check(document)`` walks the parsed YAML and returns it normalised (only the keys that
 were given, secrets resolved from the environment or files), or the problems found, each

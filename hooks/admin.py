@@ -1,7 +1,7 @@
 """The admin of the script library, its review and tests, and the hook inlines that the
 repositories admin shows (attachments on repositories and plans, hook runs on a run).
 
-Permissions (SPEC §5): ``hooks.approve_script`` approves scripts and inline repository
+Permissions (docs/hooks.md#review-and-approval): ``hooks.approve_script`` approves scripts and inline repository
 hooks; ``hooks.test_script`` runs script tests (no approval needed). Script executions are
 records: nobody adds or changes them.
 """

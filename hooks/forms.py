@@ -2,7 +2,7 @@
 
 Rules live in the models (``clean()``, field validators); these forms only translate
 between what a person types and what the models store, and keep secrets from ever being
-rendered back (SPEC §5).
+rendered back (docs/hooks.md#secrets-and-masking).
 """
 
 import json

@@ -1,4 +1,4 @@
-"""The script library, hook attachments and script executions (SPEC §2, §5, §6)."""
+"""The script library, hook attachments and script executions (docs/hooks.md)."""
 
 import json
 
@@ -136,7 +136,7 @@ class RunOn(models.TextChoices):
     ALWAYS = "always"
 
     def matches(self, status: str) -> bool:
-        """SPEC §3: a skipped status matches `warning` and `always` only."""
+        """docs/running-plans.md#run_on: a skipped status matches `warning` and `always` only."""
         if self == RunOn.ALWAYS:
             return True
         if status == Status.SKIPPED:
@@ -234,7 +234,7 @@ class ExecutionState(models.TextChoices):
 
 
 class ScriptExecution(models.Model):
-    """Every hook run of a backup and every script test (SPEC §2)."""
+    """Every hook run of a backup and every script test (docs/hooks.md#script-executions)."""
 
     script = models.ForeignKey(Script, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions")
     script_name = models.CharField(max_length=150, help_text="The script, or which inline hook, as it was run.")

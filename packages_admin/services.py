@@ -74,7 +74,7 @@ def _run_quiet(argv: list[str], timeout: float = 60) -> subprocess.CompletedProc
 
 
 def installed_version(spec: str) -> str | None:
-    """The version dpkg has installed of the package in SPEC, or None when it is not installed.
+    """The version dpkg has installed of the package in ``spec`` (NAME or NAME=VERSION), or None when absent.
 
     A package removed but with its configuration files left still has a version in dpkg's
     database: only the status ``installed`` counts.
@@ -91,7 +91,7 @@ def installed_version(spec: str) -> str | None:
 
 
 def is_satisfied(spec: str, version: str | None) -> bool:
-    """Whether an installed VERSION (or None) is what SPEC asks for."""
+    """Whether an installed VERSION (or None) is what ``spec`` asks for."""
     if version is None:
         return False
     wanted = parse_package_spec(spec)[1]
@@ -119,7 +119,7 @@ def apt_lists_age(lists: Path = APT_LISTS) -> timedelta | None:
 
 
 def package_known(spec: str) -> bool:
-    """Whether apt's lists have a candidate for SPEC (and its pinned version, if any)."""
+    """Whether apt's lists have a candidate for ``spec`` (and its pinned version, if any)."""
     name, version = parse_package_spec(spec)
     try:
         result = _run_quiet(["apt-cache", "policy", "--", name])
@@ -136,7 +136,7 @@ def package_known(spec: str) -> bool:
 
 
 def update_reason(spec: str) -> str | None:
-    """Why ``apt-get update`` should run before installing SPEC, or None when the lists will do."""
+    """Why ``apt-get update`` should run before installing ``spec``, or None when the lists will do."""
     age = apt_lists_age()
     if age is None:
         return "there are no package lists yet"
@@ -309,7 +309,7 @@ def apt_lock(holder: str, waiting: Callable[[str], None], wait: float) -> Iterat
 
 
 def record_package(spec: str) -> tuple[PackageInstall, bool]:
-    """The record for SPEC, created when missing (returns it and whether it was created).
+    """The record for ``spec``, created when missing (returns it and whether it was created).
 
     A package is recorded once: asking for ``hello=2.10-3`` when ``hello`` is recorded pins
     that record (and the other way round).

@@ -1,4 +1,4 @@
-"""SSH connections, repositories, backup plans and their runs (SPEC §2, §3)."""
+"""SSH connections, repositories, backup plans and their runs (docs/configuration.md#keys, docs/running-plans.md)."""
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -102,7 +102,7 @@ class Repository(models.Model):
     )
     pre_backup_script = models.TextField(blank=True, help_text="Legacy inline hook: runs before each backup.")
     post_backup_script = models.TextField(blank=True, help_text="Legacy inline hook: runs after each backup.")
-    # Inline hooks follow the review rule of library scripts (SPEC §5).
+    # Inline hooks follow the review rule of library scripts (docs/hooks.md#legacy-inline-hooks).
     pre_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
     post_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
@@ -283,7 +283,7 @@ class PlanRun(models.Model):
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running it")
     cancel_requested = models.BooleanField(default=False)
     log = models.TextField(blank=True)
-    # Post steps of SPEC §3 that are done, so recovery after a crash runs only the rest.
+    # Post steps (docs/running-plans.md#recovery) that are done, so recovery after a crash runs only the rest.
     plan_pre_started = models.BooleanField(default=False)
     plan_post_done = models.BooleanField(default=False)
 
@@ -340,7 +340,7 @@ class RepositoryJob(models.Model):
 
 
 class ContainerStop(models.Model):
-    """A container the plan's built-in stop found running and stopped (SPEC §7).
+    """A container the plan's built-in stop found running and stopped (docs/docker-hooks.md#built-in-container-stop).
 
     Recorded before the stop request, so that whatever happens next (a failed backup, a
     cancel, a worker killed mid-stop) the run's after-run step, or the recovery of the
@@ -375,7 +375,7 @@ class ContainerStop(models.Model):
 
 
 class RepositoryLease(models.Model):
-    """Who may write a repository now: one row per repository, taken by a run (SPEC §3).
+    """Who may write a repository now: one row per repository, taken by a run (docs/running-plans.md#leases).
 
     A row in the database (not a file) so the lock holds across worker machines and on
     SQLite and PostgreSQL alike; taken and given back with single UPDATE statements.

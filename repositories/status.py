@@ -1,4 +1,4 @@
-"""Statuses of runs and jobs, and the rules of SPEC §3 that combine them (pure functions)."""
+"""Statuses of runs and jobs, and the rules of docs/running-plans.md#statuses that combine them (pure functions)."""
 
 import enum
 from collections.abc import Iterable
@@ -89,7 +89,7 @@ class ChainOutcome(enum.Enum):
         return self in (ChainOutcome.FAILED, ChainOutcome.SKIPPED)
 
     def apply_to(self, status: Status) -> Status:
-        """The status a pre chain leaves for the backup it guards (SPEC §3)."""
+        """The status a pre chain leaves for the backup it guards (docs/running-plans.md)."""
         if self == ChainOutcome.FAILED:
             return Status.FAILURE
         if self == ChainOutcome.SKIPPED:

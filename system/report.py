@@ -1,4 +1,4 @@
-"""The system report behind ``check_system`` and the admin's System page (SPEC §7).
+"""The system report behind ``check_system`` and the admin's System page (docs/docker-hooks.md).
 
 Each check is a small function returning a ``Check``; the report is their list. A check
 never raises: whatever goes wrong becomes its one-line detail. A check is *required* when

@@ -4,5 +4,5 @@ from system import report
 
 
 def system_report() -> dict:
-    """The worker's own system report (SPEC §7), for the System page."""
+    """The worker's own system report (docs/docker-hooks.md#system-check), for the System page."""
     return report.report_as_dict(report.system_report())

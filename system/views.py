@@ -1,4 +1,4 @@
-"""The admin's System page (SPEC §7): this web process's report beside a worker's.
+"""The admin's System page (docs/docker-hooks.md): this web process's report beside a worker's.
 
 Hooks run on the workers, so what matters most is a worker's view of borg and Docker: the
 page queues ``system.tasks.system_report`` and shows "waiting for a worker" (reloading

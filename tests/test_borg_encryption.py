@@ -1,4 +1,4 @@
-"""Every encryption mode of SPEC §2, end to end with the real borg.
+"""Every encryption mode of docs/configuration.md#repositories, end to end with the real borg.
 
 borgui initialises the repository, `manage.py run_backup` backs a small tree up, and then
 a person with nothing but borgui's database (a fresh HOME, an empty BORG_BASE_DIR, no key

@@ -1,4 +1,4 @@
-"""apply_config's behaviour (SPEC §9): dry run, prune, borg init and its rollback, review
+"""apply_config's behaviour (docs/configuration.md#applying): dry run, prune, borg init and its rollback, review
 state, hook lists, secrets kept, schedules, standard input."""
 
 import copy

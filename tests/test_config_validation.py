@@ -1,4 +1,4 @@
-"""apply_config refuses invalid files whole (SPEC §9): each rule with the path of its key,
+"""apply_config refuses invalid files whole (docs/configuration.md#checks): each rule with the path of its key,
 exit 2, and nothing changed in the database afterwards."""
 
 import copy

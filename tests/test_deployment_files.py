@@ -1,4 +1,4 @@
-"""compose.yaml and the Dockerfile say what SPEC §11 and the docs page say.
+"""compose.yaml and the Dockerfile say what README.md#docker-image and docs/docker-hooks.md say.
 
 No image can be built or pulled here, so compose.yaml is validated by docker-compose itself.
 """

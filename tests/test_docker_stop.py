@@ -1,4 +1,4 @@
-"""The plan's built-in container stop (SPEC §7) against the suite's real Docker engine.
+"""The plan's built-in container stop (docs/docker-hooks.md#built-in-container-stop) against the real engine.
 
 A container named in ``stop_containers`` (or carrying the label) is stopped after the
 plan's pre hooks and before borg starts, recorded before the next one, and running again

@@ -1,4 +1,4 @@
-"""``check_system``'s Docker part (SPEC §7) against the real engine, directly and behind a
+"""``check_system``'s Docker part (docs/docker-hooks.md#system-check) against the real engine, directly and behind a
 restricted socket proxy (haproxy with docker-socket-proxy's rules): golden output for a
 table of proxy settings × what the enabled hooks and plans use; the exit code follows what
 is needed; a dead, missing or hung daemon is one readable line, never a traceback."""

@@ -1,4 +1,4 @@
-"""The ready Docker templates (SPEC §7) run for real: each template × a running, a stopped
+"""The ready Docker templates (docs/docker-hooks.md#ready-templates) run for real: each template × a running, a stopped
 and a missing container gives its documented exit code and leaves the container in the
 documented state; a second run changes nothing. Also through a TCP DOCKER_HOST, behind a
 restricted socket proxy (a readable refusal naming the setting), without the docker CLI,

@@ -1,4 +1,4 @@
-"""The script runner against real processes, locally and on the test sshd (SPEC §6)."""
+"""The script runner against real processes, locally and on the test sshd (docs/hooks.md#running-a-script)."""
 
 import json
 import os

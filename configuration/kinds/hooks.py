@@ -138,7 +138,7 @@ def export(exporter, owner, kind: str) -> dict:
 def _export_entry(exporter, attachment: HookAttachment, owner, kind: str, position: int) -> Flow:
     hook_type = attachment.hook_type
     script = attachment.script
-    # SPEC §9's order: {script, on_failure, …} before, {script, run_on, on_failure, …} after.
+    # docs/configuration.md#the-file: {script, on_failure, …} pre, {script, run_on, on_failure, …} post.
     entry = Flow(script=script.name)
     if hook_type == HookType.POST_BACKUP:
         entry["run_on"] = attachment.effective_run_on

@@ -1,4 +1,4 @@
-"""Hook chains (SPEC §3): which hooks run, in which order, and what their failures do.
+"""Hook chains (docs/running-plans.md#failure-semantics): which hooks run, in which order, and what their failures do.
 
 Pure functions over plain values; the engine feeds them model objects.
 

@@ -242,7 +242,7 @@ def repository_info(repository) -> RepositoryInfo:
 
 
 class HookSteps(PartialSteps):
-    """Plan and repository hook chains (SPEC §3 steps 1, 2a, 2d, 3)."""
+    """Plan and repository hook chains (docs/running-plans.md#pre-backup-hooks steps 1, 2a, 2d, 3)."""
 
     # --- contexts ---
 

@@ -1,4 +1,4 @@
-"""The environment of a hook process (SPEC §4), as pure functions.
+"""The environment of a hook process (docs/hooks.md#hook-environment), as pure functions.
 
 A hook gets borgui's own environment (DOCKER_HOST, PATH, proxies and user-set variables
 pass through) minus borgui's secrets and every inherited BORG_UI_* variable, plus its

@@ -1,4 +1,4 @@
-"""Runs one hook script, locally or on a source host over SSH (SPEC §6).
+"""Runs one hook script, locally or on a source host over SSH (docs/hooks.md#running-a-script).
 
 Locally the body is written to a private temp file and executed directly, so its shebang
 counts (``/bin/bash`` runs it when there is none). The script leads its own process group;

@@ -1,4 +1,4 @@
-"""Script tests (SPEC §6): run a script as a hook would, outside a backup.
+"""Script tests (docs/hooks.md#testing-a-script): run a script as a hook would, outside a backup.
 
 Needs the test permission, not approval: testing is how a reviewer sees what it does.
 Recorded as a ScriptExecution of type `test`, queued on django-q2 from the admin and run

@@ -1,4 +1,4 @@
-"""The plan's built-in container stop (SPEC §7), as run steps.
+"""The plan's built-in container stop (docs/docker-hooks.md#built-in-container-stop), as run steps.
 
 ``plan_pre`` runs after the plan's pre-backup hooks (``order`` 100, the hook engine is 0),
 so a dump hook can still reach the database, and before the first repository's hooks. It
@@ -82,7 +82,7 @@ def synced_commits():
 
 
 class ContainerStopSteps(PartialSteps):
-    order = 100  # after the hook chains of the same step (SPEC §3 step 1)
+    order = 100  # after the hook chains of the same step (docs/running-plans.md#order step 1)
 
     # --- stop, before the repositories -------------------------------------------------------
 

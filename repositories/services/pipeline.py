@@ -1,4 +1,4 @@
-"""Running a plan: the order and failure semantics of SPEC §3.
+"""Running a plan: the order and failure semantics of docs/running-plans.md (#order, #failure-semantics).
 
     0. leases on every repository (id order)       — before anything can stop a service
     1. plan pre steps (hook chain, container stop)  — registered in steps.py
@@ -111,7 +111,7 @@ class _PlanRunner:
 
     def _finish_unstarted(self, blocked: Repository) -> Status:
         """No lease, so nothing ran: every job is skipped, and the plan post chain still
-        runs (SPEC §3: it always does) with `failure`, so a notification hook hears of it."""
+        runs with `failure` (it always does: docs/running-plans.md#which-chains-run), so a hook hears of it."""
         reason = (
             "cancelled"
             if self.monitor.cancelled.is_set()

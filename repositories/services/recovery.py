@@ -1,4 +1,4 @@
-"""Finishing runs whose worker died (SPEC §3): status failure, reason "interrupted", then
+"""Finishing runs whose worker died (docs/running-plans.md#recovery): status failure, reason "interrupted", then
 the post steps it still owed — repository post chains of jobs whose pre chain started, the
 plan post chain, and the after-run steps (containers started again, hook runs of the dead
 worker marked interrupted). The same minute task runs the periodic work the apps register
@@ -74,7 +74,7 @@ def recover_run(run: PlanRun) -> bool:
     try:
         with RunMonitor(run, log):
             _finish_jobs(ctx, run)
-            if not run.plan_post_done:  # the plan post chain always runs (SPEC §3)
+            if not run.plan_post_done:  # the plan post chain always runs (docs/running-plans.md#which-chains-run)
                 steps.plan_post(ctx, Status.FAILURE)
                 PlanRun.objects.filter(pk=run.pk).update(plan_post_done=True)
             steps.after_run(ctx)

@@ -1,4 +1,4 @@
-"""Plan schedules on django-q2 (SPEC §2): cron evaluated in the plan's own time zone.
+"""Plan schedules on django-q2 (docs/running-plans.md#schedules): cron evaluated in the plan's own time zone.
 
 django-q2 evaluates cron in settings.TIME_ZONE, so each plan gets a one-shot schedule
 armed with the next slot computed here with croniter in the plan's zone; the task re-arms

@@ -1,4 +1,4 @@
-"""Hook points of a plan run (SPEC §3), where the hook engine and the container stop plug in.
+"""Hook points of a plan run (docs/running-plans.md#order), where the hook engine and the container stop plug in.
 
 The pipeline knows the order of steps; what happens at each step is registered here by
 the apps that own it (``hooks`` for script chains, the Docker stop for containers), in

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = (
         "Create or update SSH connections, scripts, repositories, plans and packages from a YAML file "
-        "(SPEC §9), by name. Refused whole, with the path of each offending key, exit 2."
+        "(docs/configuration.md), by name. Refused whole, with the path of each offending key, exit 2."
     )
     requires_system_checks = []
     stealth_options = ("stdin",)

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 
 class Command(BaseCommand):
     help = (
-        "Print the configuration as the YAML apply_config reads (SPEC §9). Secrets are never printed: "
+        "Print the configuration as the YAML apply_config reads (docs/configuration.md). Secrets are never printed: "
         "each is a reference to an environment variable, listed at the top."
     )
     requires_system_checks = []
