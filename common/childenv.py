@@ -8,7 +8,10 @@ inherited ``BORG_UI_*`` variable (those a hook gets are set for it, never inheri
 What else passes depends on the child: ``inherited`` keeps the rest (``PATH``,
 ``DOCKER_HOST``, proxies and user-set variables), with more prefixes to drop where the
 caller sets that family itself (borg: every ``BORG_*``); ``only`` keeps a few named ones
-(the ssh client, whose SendEnv could forward anything it has).
+(the ssh client, whose SendEnv could forward anything it has); ``minimal`` keeps what a
+tool that needs none of borgui's settings runs with (apt-get and the maintainer scripts of
+every package it installs, as root; the ssh client; sshfs): where programs are, the home
+directory, the user, the language and the proxies (docs/security.md).
 """
 
 from collections.abc import Iterable, Mapping
@@ -23,6 +26,10 @@ NEVER_INHERITED_PREFIXES = (
     "BORG_NEW_PASSPHRASE",
 )
 NEVER_INHERITED = frozenset({"BORG_PASSCOMMAND", "BORG_KEY_FILE"})
+MINIMAL_NAMES = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ",
+    "http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY",
+)  # fmt: skip
 
 
 def may_inherit(name: str, also_strip: tuple[str, ...] = ()) -> bool:
@@ -37,3 +44,9 @@ def inherited(environ: Mapping[str, str], also_strip: tuple[str, ...] = ()) -> d
 def only(environ: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
     """The NAMES of ENVIRON that it has (never one of borgui's secrets)."""
     return {name: environ[name] for name in names if name in environ and may_inherit(name)}
+
+
+def minimal(environ: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
+    """The minimal environment of ENVIRON (``MINIMAL_NAMES``, ``LC_*``) and its EXTRA names."""
+    locale = [name for name in environ if name.startswith("LC_")]
+    return only(environ, (*MINIMAL_NAMES, *locale, *extra))

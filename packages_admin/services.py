@@ -177,7 +177,7 @@ def apt_env() -> dict[str, str]:
     # C.UTF-8: apt's messages in English, whatever the container's locale, so users and
     # tests can recognise "Unable to locate package".
     # Never borgui's secrets: maintainer scripts of every package run with this, as root.
-    return {**childenv.inherited(os.environ), "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
+    return {**childenv.minimal(os.environ), "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
 
 
 def privilege_problem() -> tuple[str, int] | None:
