@@ -450,6 +450,12 @@ class BorgStream:
             self._environment.__exit__(None, None, None)
         return False
 
+    def wait(self) -> int:
+        """borg's exit code once it has ended, with its log read to the end."""
+        code = self.process.wait()
+        self._log_reader.join(timeout=10)
+        return code
+
     def stop(self, grace: float = 5.0) -> None:
         if self.process.poll() is not None:
             return
