@@ -177,7 +177,7 @@ def execute(job: RestoreJob, echo=None) -> RestoreStatus:
     try:
         status, reason = _restore(job, say, monitor)
     except (RestoreRefused, leases.RepositoryBusy) as e:
-        status, reason = RestoreStatus.FAILURE, str(e)
+        status, reason = RestoreStatus.FAILURE, "cancelled" if monitor.cancelled.is_set() else str(e)
     except Exception as e:
         logger.exception("restore %s failed", job.pk)
         reason = f"internal error: {e}"
