@@ -37,10 +37,12 @@ def classify(item: dict) -> dict | None:
     if kinds & {"removed directory", "removed link"}:
         return {"path": path, "change": "removed", "size_delta": 0}
     for change in changes:
-        if change.get("type") == "modified":
+        # borg 1.2 also reports "modified" with 0 added and 0 removed for unchanged content.
+        if change.get("type") == "modified" and (change.get("added") or change.get("removed")):
             return {"path": path, "change": "modified", "size_delta": change.get("added", 0) - change.get("removed", 0)}
     if "changed link" in kinds:
         return {"path": path, "change": "modified", "size_delta": 0}
+    kinds.discard("modified")
     if kinds and kinds <= _TIMES:
         return None  # only times changed: a directory whose contents changed, left out
     return {"path": path, "change": "metadata", "size_delta": 0} if kinds else None
