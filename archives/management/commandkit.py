@@ -24,7 +24,7 @@ class ArchiveCommand(BaseCommand):
         from archives.services import catalog
 
         with one_line_errors():
-            return catalog.resolve(repository, name)
+            return catalog.resolve(repository, name, on_wait=self.stderr.write)
 
 
 @contextmanager

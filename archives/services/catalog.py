@@ -137,10 +137,10 @@ def latest(repository: Repository) -> Archive | None:
     return archives_of(repository).filter(checkpoint=False, start__isnull=False).order_by("-start", "-id").first()
 
 
-def resolve(repository: Repository, name: str, fresh: bool = True) -> Archive:
+def resolve(repository: Repository, name: str, fresh: bool = True, on_wait=None) -> Archive:
     """An archive by name, `latest` included, from a freshly read list (commands)."""
     if fresh or not is_listed(repository):
-        refresh(repository, holder="command")
+        refresh(repository, holder="command", on_wait=on_wait)
     archive = Archive.objects.filter(repository=repository, name=name).first()
     if archive is None and name == LATEST:
         archive = latest(repository)
