@@ -9,10 +9,11 @@ archive, and capped by BORGUI_INDEX_CACHE_MB: least recently used indexes are dr
 
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -24,13 +25,36 @@ from repositories.models import LeaseMode
 from repositories.services import leases
 
 logger = logging.getLogger(__name__)
-BATCH = 2000
+BATCH = 5000
 SEARCH_LIMIT = 1000
 # Rough bytes per row beyond its text (row header, fixed columns, index entry).
 _ROW_OVERHEAD = 110
 
 
-def entry_from_item(index_id: int, item: dict) -> ArchiveEntry | None:
+class Row(NamedTuple):
+    """One ArchiveEntry row as it is written (columns in this order), without a model object."""
+
+    index_id: int
+    parent: str
+    path: str
+    dirs_first: int
+    type: str
+    size: int | None
+    mtime: datetime | None
+    mode: str
+    user: str
+    group: str
+    linktarget: str
+    hardlink_master: str
+    healthy: bool
+    name_lossy: bool
+    synthetic: bool
+
+
+COLUMNS = Row._fields
+
+
+def entry_from_item(index_id: int, item: dict) -> Row | None:
     path = paths.normalise(item.get("path", ""))
     if not path:
         return None  # "." is the archive's root, not an entry
@@ -41,45 +65,51 @@ def entry_from_item(index_id: int, item: dict) -> ArchiveEntry | None:
         # A hard link: borg lists it with size 0 and its master in linktarget; shown as a
         # file with the master's size, and downloaded from the master.
         master, mode, kind = item.get("linktarget", ""), "-" + mode[1:], EntryType.FILE
-    return ArchiveEntry(
-        index_id=index_id,
-        parent=paths.parent_of(path),
-        path=path,
-        dirs_first=0 if kind == EntryType.DIRECTORY else 1,
-        type=kind,
-        size=item.get("size"),
-        mtime=borgtime.parse(item.get("mtime")),
-        mode=mode,
-        user=item.get("user") or "",
-        group=item.get("group") or "",
-        linktarget=item.get("linktarget", "") if kind == EntryType.SYMLINK else "",
-        hardlink_master=master,
-        healthy=item.get("healthy", True),
+    return Row(
+        index_id, paths.parent_of(path), path, 0 if kind == EntryType.DIRECTORY else 1, kind, item.get("size"),
+        borgtime.parse(item.get("mtime")), mode, item.get("user") or "", item.get("group") or "",
+        item.get("linktarget", "") if kind == EntryType.SYMLINK else "", master, item.get("healthy", True),
         # borg 1.2 writes a name that is not UTF-8 with "?" in place of the bytes it cannot show.
-        name_lossy="?" in path.rpartition("/")[2],
-    )
-
-
-def synthetic_directory(index_id: int, path: str) -> ArchiveEntry:
-    return ArchiveEntry(
-        index_id=index_id, parent=paths.parent_of(path), path=path, dirs_first=0, type=EntryType.DIRECTORY,
-        size=None, mtime=None, synthetic=True,
+        "?" in path.rpartition("/")[2], False,
     )  # fmt: skip
 
 
-def _row_bytes(entry: ArchiveEntry) -> int:
-    text = len(entry.path) * 2 + len(entry.parent) * 2 + len(entry.linktarget) + len(entry.hardlink_master)
-    return text + len(entry.user) + len(entry.group) + len(entry.mode) + _ROW_OVERHEAD
+def synthetic_directory(index_id: int, path: str) -> Row:
+    return Row(
+        index_id, paths.parent_of(path), path, 0, EntryType.DIRECTORY, None, None, "", "", "", "", "", True, False, True
+    )
+
+
+def _row_bytes(row: Row) -> int:
+    text = len(row.path) * 2 + len(row.parent) * 2 + len(row.linktarget) + len(row.hardlink_master)
+    return text + len(row.user) + len(row.group) + len(row.mode) + _ROW_OVERHEAD
+
+
+def insert_rows(rows: list[Row]) -> None:
+    """Many rows in one go: COPY on PostgreSQL, one executemany elsewhere."""
+    table = connection.ops.quote_name(ArchiveEntry._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(column) for column in COLUMNS)
+    with transaction.atomic(), connection.cursor() as cursor:  # one commit per batch, not per row
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        mtime = COLUMNS.index("mtime")
+        adapt = connection.ops.adapt_datetimefield_value
+        values = [(*row[:mtime], adapt(row.mtime) if row.mtime else None, *row[mtime + 1 :]) for row in rows]
+        placeholders = ", ".join(["%s"] * len(COLUMNS))
+        cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values)
 
 
 class _Builder:
     def __init__(self, index: ArchiveIndex):
         self.index = index
-        self.batch: list[ArchiveEntry] = []
+        self.batch: list[Row] = []
         self.directories: set[str] = set()
         self.entries = self.disk_bytes = self.total_size = 0
 
-    def add(self, entry: ArchiveEntry) -> None:
+    def add(self, entry: Row) -> None:
         for ancestor in paths.ancestors(entry.path):
             if ancestor not in self.directories:
                 self.directories.add(ancestor)
@@ -92,7 +122,7 @@ class _Builder:
             self.total_size += entry.size or 0
         self._append(entry)
 
-    def _append(self, entry: ArchiveEntry) -> None:
+    def _append(self, entry: Row) -> None:
         self.batch.append(entry)
         self.entries += 1
         self.disk_bytes += _row_bytes(entry)
@@ -101,7 +131,7 @@ class _Builder:
 
     def flush(self) -> None:
         if self.batch:
-            ArchiveEntry.objects.bulk_create(self.batch)
+            insert_rows(self.batch)
             self.batch = []
             ArchiveIndex.objects.filter(pk=self.index.pk).update(heartbeat=timezone.now(), entries=self.entries)
 
