@@ -9,6 +9,8 @@ archive, and capped by BORGUI_INDEX_CACHE_MB: least recently used indexes are dr
 
 import json
 import logging
+import queue
+import threading
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -102,12 +104,55 @@ def insert_rows(rows: list[Row]) -> None:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values)
 
 
+class _Writer(threading.Thread):
+    """Writes batches on its own database connection while the builder parses the next one
+    (at most two batches wait, so memory stays bounded)."""
+
+    def __init__(self, index_pk: int):
+        super().__init__(daemon=True)
+        self.index_pk = index_pk
+        self.batches: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+
+    def run(self):
+        try:
+            while (batch := self.batches.get()) is not None:
+                if self.error is None:
+                    try:
+                        insert_rows(batch)
+                        ArchiveIndex.objects.filter(pk=self.index_pk).update(heartbeat=timezone.now())
+                    except BaseException as e:  # handed to the builder, which raises it
+                        self.error = e
+        finally:
+            connection.close()
+
+    def put(self, batch: list) -> None:
+        if self.error is not None:
+            raise self.error
+        self.batches.put(batch)
+
+    def finish(self) -> None:
+        self.batches.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self) -> None:
+        """After a failure elsewhere: write nothing more, and end."""
+        if self.is_alive():
+            self.error = self.error or ArchiveError("index build abandoned")
+            self.batches.put(None)
+            self.join()
+
+
 class _Builder:
     def __init__(self, index: ArchiveIndex):
         self.index = index
         self.batch: list[Row] = []
         self.directories: set[str] = set()
         self.entries = self.disk_bytes = self.total_size = 0
+        self.writer = _Writer(index.pk)
+        self.writer.start()
 
     def add(self, entry: Row) -> None:
         for ancestor in paths.ancestors(entry.path):
@@ -131,9 +176,12 @@ class _Builder:
 
     def flush(self) -> None:
         if self.batch:
-            insert_rows(self.batch)
+            self.writer.put(self.batch)
             self.batch = []
-            ArchiveIndex.objects.filter(pk=self.index.pk).update(heartbeat=timezone.now(), entries=self.entries)
+
+    def finish(self) -> None:
+        self.flush()
+        self.writer.finish()
 
 
 def _clear(index: ArchiveIndex) -> None:
@@ -162,11 +210,12 @@ def build(archive: Archive, holder: str = "index build") -> ArchiveIndex:
                     entry = entry_from_item(index.pk, json.loads(line)) if line.startswith("{") else None
                     if entry is not None:
                         builder.add(entry)
-                builder.flush()
+                builder.finish()
         if not stream.result.ok:
             raise ArchiveError(f"borg list failed: {stream.result.error_line()}")
         _sizes_from_masters(index)
     except Exception as e:
+        builder.writer.abandon()
         _clear(index)
         message = str(e) if isinstance(e, (ArchiveError, leases.RepositoryBusy)) else f"internal error: {e}"
         ArchiveIndex.objects.filter(pk=index.pk).update(state=IndexState.FAILED, error=message[:500], entries=0)
