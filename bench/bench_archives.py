@@ -183,7 +183,7 @@ def bench_restore_and_download(repository, work: Path) -> None:
         assert restore.execute(job).value == "success"
 
     borgui = timed(borgui_restore)
-    print(f"\nrestore of a {archive.original_size / 1e9:.1f} GB directory")
+    print(f"\nrestore of a {index.ready_index(archive).total_size / 1e9:.1f} GB directory")
     print(f"  borg extract   {borg_extract:7.2f} s")
     print(f"  borgui restore {borgui:7.2f} s   ratio {borgui / borg_extract:.2f}x (target <= 1.1x)")
     fresh(out)

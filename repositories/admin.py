@@ -23,7 +23,7 @@ from repositories.models import (
     RepositoryJob,
     SSHConnection,
 )
-from repositories.services import pipeline, runs
+from repositories.services import operations, pipeline, runs
 from repositories.services.passphrase import PassphraseChangeError, change_passphrase
 from repositories.services.retention import plan_repository_problems
 from repositories.status import Status
@@ -175,30 +175,41 @@ class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"{repository.name}: {verb} failed: {result.error_line()}", messages.ERROR)
         return done
 
+    # borg runs on the worker, under the repository's lease; the page follows the results.
+    def _queue(self, request, queryset, operation: str):
+        task_ids = [operations.queue(operation, repository) for repository in queryset]
+        query = "&".join(f"task={task_id}" for task_id in task_ids)
+        return redirect(reverse("admin:repositories_repository_operations") + f"?{query}")
+
     @admin.action(description="Initialise (borg init)", permissions=["change"])
     def initialise(self, request, queryset):
-        self._each(request, queryset, "init", borg.init, lambda r, res: f"initialised ({r.encryption})")
+        return self._queue(request, queryset, "init")
 
     @admin.action(description="Import existing (verify passphrase with borg info)", permissions=["change"])
     def import_existing(self, request, queryset):
-        def describe(repository, result):
-            repository_id = result.json().get("repository", {}).get("id", "?")
-            return f"opened with the stored passphrase (repository id {repository_id[:12]})"
-
-        self._each(request, queryset, "import", borg.info, describe)
+        return self._queue(request, queryset, "import")
 
     @admin.action(description="Check (borg check)", permissions=["change"])
     def check_repository(self, request, queryset):
-        self._each(request, queryset, "check", borg.check, lambda r, res: "check passed")
+        return self._queue(request, queryset, "check")
 
     @admin.action(description="List archives", permissions=["view"])
     def list_archives(self, request, queryset):
-        def describe(repository, result):
-            archives = [archive["name"] for archive in result.json().get("archives", [])]
-            shown = ", ".join(archives[-10:]) or "none"
-            return f"{len(archives)} archive(s); latest: {shown}"
+        return self._queue(request, queryset, "list")
 
-        self._each(request, queryset, "list", borg.list_archives, describe)
+    def operations_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        task_ids = request.GET.getlist("task")[:100]
+        found = operations.results(task_ids)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Repository actions",
+            "opts": self.model._meta,
+            "results": found,
+            "waiting": any(result is None for result in found),
+        }
+        return TemplateResponse(request, "admin/repositories/repository/operations.html", context)
 
     @admin.action(description="Break the borg lock…", permissions=["break_lock"])
     def break_lock(self, request, queryset):
@@ -229,7 +240,9 @@ class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.change_passphrase_view)
+        followed = self.admin_site.admin_view(self.operations_view)
         return [
+            path("operations/", followed, name="repositories_repository_operations"),
             path("<path:object_id>/change-passphrase/", view, name="repositories_repository_change_passphrase"),
             *super().get_urls(),
         ]
