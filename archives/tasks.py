@@ -54,3 +54,9 @@ def run_restore(job_id: int) -> str:
     from archives.services import restore
 
     return restore.execute_queued(job_id)
+
+
+def recover_restores() -> str:
+    from archives.services import restore
+
+    return f"{restore.recover_interrupted()} restore(s) finished as interrupted"

@@ -17,13 +17,14 @@ from repositories import borg
 from repositories.models import (
     BackupPlan,
     ContainerStop,
+    LeaseMode,
     PlanRepository,
     PlanRun,
     Repository,
     RepositoryJob,
     SSHConnection,
 )
-from repositories.services import operations, pipeline, runs
+from repositories.services import leases, operations, pipeline, runs
 from repositories.services.passphrase import PassphraseChangeError, change_passphrase
 from repositories.services.retention import plan_repository_problems
 from repositories.status import Status
@@ -232,7 +233,11 @@ class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
                     messages.ERROR,
                 )
                 continue
-            self._each(request, [repository], "break-lock", borg.break_lock, lambda r, res: "lock broken")
+            try:  # nothing else borgui runs may be using the lock it breaks; the page never waits
+                with leases.hold(repository, LeaseMode.WRITE, "break-lock (admin)", wait_seconds=0):
+                    self._each(request, [repository], "break-lock", borg.break_lock, lambda r, res: "lock broken")
+            except leases.RepositoryBusy as e:
+                self.message_user(request, f"{repository.name}: not broken — {e}", messages.ERROR)
         return None
 
     def has_break_lock_permission(self, request):

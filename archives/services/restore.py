@@ -159,7 +159,11 @@ class _Monitor(threading.Thread):
 
 def execute(job: RestoreJob, echo=None) -> RestoreStatus:
     claimed = RestoreJob.objects.filter(pk=job.pk, status=RestoreStatus.PENDING).update(
-        status=RestoreStatus.RUNNING, started=timezone.now(), heartbeat=timezone.now(), worker=worker_identity()
+        status=RestoreStatus.RUNNING,
+        started=timezone.now(),
+        heartbeat=timezone.now(),
+        worker=worker_identity(),
+        host=socket.gethostname(),  # the target is on the machine that runs the restore
     )
     if not claimed:
         job.refresh_from_db()
@@ -266,3 +270,17 @@ def _extract(job: RestoreJob, target: Path, skipped: list[str], say, monitor: _M
         monitor.files_done = job.files_total or monitor.files_done
         monitor.bytes_done = job.bytes_total or monitor.bytes_done
     return result
+
+
+def recover_interrupted(stale_after: float | None = None) -> int:
+    """Restores whose worker died (heartbeat stopped) or that no worker took: failure."""
+    from datetime import timedelta
+
+    stale_after = settings.BORGUI_STALE_AFTER_SECONDS if stale_after is None else stale_after
+    now = timezone.now()
+    dead = RestoreJob.objects.filter(status=RestoreStatus.RUNNING, heartbeat__lt=now - timedelta(seconds=stale_after))
+    count = dead.update(status=RestoreStatus.FAILURE, reason="interrupted: the worker running it stopped", finished=now)
+    never = RestoreJob.objects.filter(
+        status=RestoreStatus.PENDING, created__lt=now - timedelta(seconds=settings.BORGUI_PENDING_EXPIRY_SECONDS)
+    )
+    return count + never.update(status=RestoreStatus.FAILURE, reason="never started: no worker took it", finished=now)
