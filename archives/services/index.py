@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 BATCH = 5000
 SEARCH_LIMIT = 1000
 # Rough bytes per row beyond its text (row header, fixed columns, index entry).
-_ROW_OVERHEAD = 110
+_ROW_OVERHEAD = 150
 
 
 class Row(NamedTuple):
@@ -214,6 +214,7 @@ def build(archive: Archive, holder: str = "index build") -> ArchiveIndex:
         if not stream.result.ok:
             raise ArchiveError(f"borg list failed: {stream.result.error_line()}")
         _sizes_from_masters(index)
+        _analyze()
     except Exception as e:
         builder.writer.abandon()
         _clear(index)
@@ -228,6 +229,14 @@ def build(archive: Archive, holder: str = "index build") -> ArchiveIndex:
     index.refresh_from_db()
     evict(keep=index)
     return index
+
+
+def _analyze() -> None:
+    """PostgreSQL plans the listing query from table statistics: after a bulk load they are
+    stale (a sequential scan instead of the index) until autovacuum comes round."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(ArchiveEntry._meta.db_table)}")
 
 
 def _wait_for_other_build(index: ArchiveIndex, poll: float = 0.5) -> ArchiveIndex:
