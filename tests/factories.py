@@ -32,6 +32,8 @@ def make_source_tree(root: Path, files: int = 5, size: int = 1000) -> Path:
 
 
 # A plan made slow by its own settings, not by a stand-in: zstd,22 on incompressible data
-# runs at a few MB/s here, so borg create takes seconds and reports progress meanwhile.
+# runs at 10-25 MB/s on one core, so borg create takes several seconds and reports progress
+# meanwhile. 40 MB proved too little: on an idle machine borg finished before a test's
+# Ctrl-C or cancel reached it; 120 MB leaves a margin of seconds.
 SLOW_COMPRESSION = "zstd,22"
-SLOW_TREE = {"files": 100, "size": 400_000}
+SLOW_TREE = {"files": 300, "size": 400_000}
