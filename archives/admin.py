@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
@@ -125,6 +126,7 @@ class ArchiveAdmin(admin.ModelAdmin):
             "title": f"{archive.repository.name} :: {archive.name}",
             "can_download": request.user.has_perm("archives.download_archive"),
             "can_restore": request.user.has_perm("archives.restore_archive"),
+            "time_zone": timezone.get_current_timezone_name(),
             **extra,
         }  # fmt: skip
 

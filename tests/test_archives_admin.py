@@ -2,6 +2,7 @@
 the worker, restore queued on the worker; Chromium for what a person does."""
 
 import filecmp
+import time
 
 import pytest
 from django.db import connection
@@ -140,3 +141,35 @@ def test_browse_download_and_restore_in_the_browser(
     restored = target / "docs" / "sub dir" / "-leading-dash"
     assert restored.read_bytes() == (source / "docs" / "sub dir" / "-leading-dash").read_bytes()
     assert Archive.objects.get().stats_source == "info"
+
+
+def test_delete_and_diff_from_the_admin_run_on_the_worker(qcluster, client, admin, archive):
+    found, source = archive
+    (source / "added.txt").write_text("new")
+    create_archive(found.repository, source, "a2")
+    catalog.refresh(found.repository)
+    second = Archive.objects.get(name="a2")
+    qcluster()
+    client.force_login(admin)
+    changelist = reverse("admin:archives_archive_changelist")
+    both = {"action": "diff_archives", "_selected_action": [found.pk, second.pk], "index": 0}
+    response = client.post(changelist, both, follow=True)
+    deadline = time.monotonic() + 60
+    while b"diff-changes" not in response.content:
+        assert time.monotonic() < deadline, response.content.decode()[-2000:]
+        time.sleep(0.5)
+        response = client.get(response.request["PATH_INFO"] + "?" + response.request["QUERY_STRING"])
+    assert [c["path"] for c in response.context["changes"] if c["change"] == "added"] == ["added.txt"]
+
+    ask = client.post(changelist, {"action": "delete_archives", "_selected_action": [found.pk], "index": 0})
+    assert b"main :: a1" in ask.content and Archive.objects.filter(pk=found.pk).exists()  # asks first
+    done = client.post(
+        changelist, {"action": "delete_archives", "_selected_action": [found.pk], "confirmed": "yes"}, follow=True
+    )
+    deadline = time.monotonic() + 60
+    while b"task-message" not in done.content:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+        done = client.get(done.request["PATH_INFO"] + "?" + done.request["QUERY_STRING"])
+    assert b"deleted: a1" in done.content
+    assert list(Archive.objects.values_list("name", flat=True)) == ["a2"]
