@@ -2,7 +2,6 @@
 download, restore jobs, delete and diff. Views are thin: the work is in archives.services,
 and whatever needs borg or a lease runs on the worker while the page follows it."""
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -211,8 +210,8 @@ class ArchiveAdmin(admin.ModelAdmin):
             except restore.RestoreRefused as e:
                 form.add_error(None, str(e))
             else:
-                tasks_queue = restore.queue(job)
-                self.message_user(request, f"Restore {job.pk} queued{tasks_queue}.", messages.SUCCESS)
+                restore.queue(job)
+                self.message_user(request, f"Restore {job.pk} queued for a worker.", messages.SUCCESS)
                 return redirect(job.get_absolute_url())
         context = self._context(request, archive, "Restore", form=form, chosen=chosen)
         return TemplateResponse(request, "admin/archives/archive/restore.html", context)
@@ -289,12 +288,6 @@ def _plain(message: str, status: int) -> HttpResponse:
     response = HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
     response["X-Content-Type-Options"] = "nosniff"
     return response
-
-
-class RestoreJobForm(forms.ModelForm):
-    class Meta:
-        model = RestoreJob
-        fields = []
 
 
 @admin.register(RestoreJob)

@@ -30,7 +30,6 @@ from repositories.services import leases
 from repositories.services.pipeline import worker_identity
 
 logger = logging.getLogger(__name__)
-__all__ = ["RestoreRefused", "request", "queue", "execute", "request_cancel"]
 ADMIN_GROUP = "admin"
 
 
@@ -108,9 +107,8 @@ def _totals(index: ArchiveIndex, chosen: list[str]) -> tuple[int, int]:
     return files.count(), size
 
 
-def queue(job: RestoreJob) -> str:
+def queue(job: RestoreJob) -> None:
     async_task("archives.tasks.run_restore", job.pk, q_options={"timeout": -1})
-    return ""
 
 
 def request_cancel(job: RestoreJob) -> bool:
