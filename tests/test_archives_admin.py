@@ -106,6 +106,7 @@ def restore_root(tmp_path, settings):
     return tmp_path / "restore-root"
 
 
+@pytest.mark.browser
 def test_browse_download_and_restore_in_the_browser(
     qcluster, live_server, page, admin, admin_login, tmp_path, restore_root
 ):
