@@ -174,3 +174,18 @@ def test_delete_and_diff_from_the_admin_run_on_the_worker(qcluster, client, admi
         done = client.get(done.request["PATH_INFO"] + "?" + done.request["QUERY_STRING"])
     assert b"deleted: a1" in done.content
     assert list(Archive.objects.values_list("name", flat=True)) == ["a2"]
+
+
+def test_a_refused_restore_from_the_admin_says_why_and_records_nothing(client, admin, archive, restore_root):
+    found, _ = archive
+    index.ensure(found)
+    occupied = restore_root / "occupied"
+    occupied.mkdir(parents=True)
+    (occupied / "mine").write_text("keep")
+    client.force_login(admin)
+    url = reverse("admin:archives_archive_restore", args=[found.pk])
+    response = client.post(url, {"paths": ["docs"], "target": str(occupied), "strip_components": "0"})
+    assert response.status_code == 200
+    assert "is not empty: choose an empty or new directory, or overwrite" in response.content.decode()
+    assert not RestoreJob.objects.exists() and [p.name for p in occupied.iterdir()] == ["mine"]
+    assert str(restore_root) in client.get(url + "?path=docs").content.decode()  # the default target
