@@ -29,6 +29,7 @@ class ArchiveListSteps(NoSteps):
         for repository in Repository.objects.filter(pk__in=ctx.notes.get("pruned", set())).order_by("pk"):
             try:
                 count = catalog.refresh(repository, holder=f"refresh after run {ctx.run.pk}")
+                catalog.fill_stats(repository, list(catalog.archives_of(repository)))
                 ctx.log(f"{repository.name}: archive list refreshed ({count} archives)")
             except Exception as e:
                 logger.exception("archive list refresh failed")
