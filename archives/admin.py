@@ -16,8 +16,9 @@ from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
 from archives import tasks
+from archives.forms import RestoreForm
 from archives.models import Archive, ArchiveIndex, ArchiveListState, IndexState, RestoreJob, RestoreStatus
-from archives.services import catalog, download, paths
+from archives.services import catalog, deletion, differ, download, paths, restore
 from archives.services import index as archive_index
 from repositories.models import Repository
 from repositories.services import leases
@@ -191,8 +192,6 @@ class ArchiveAdmin(admin.ModelAdmin):
     # --- restore -------------------------------------------------------------------------
 
     def restore_view(self, request, pk):
-        from archives.forms import RestoreForm
-        from archives.services import restore
 
         archive = self._archive(request, pk, "restore")
         built = archive_index.ready_index(archive)
@@ -220,7 +219,6 @@ class ArchiveAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delete selected archives…", permissions=["delete"])
     def delete_archives(self, request, queryset):
-        from archives.services import deletion
 
         archives = list(queryset.select_related("repository").order_by("repository", "start"))
         repositories = {archive.repository_id for archive in archives}
@@ -248,7 +246,6 @@ class ArchiveAdmin(admin.ModelAdmin):
 
     def diff_view(self, request):
         """Follows a queued diff (or delete) on the worker and shows its result."""
-        from archives.services import differ
 
         if not self.has_view_permission(request):
             raise PermissionDenied
@@ -321,7 +318,6 @@ class RestoreJobAdmin(admin.ModelAdmin):
         return [path("<int:pk>/cancel/", cancel, name="archives_restorejob_cancel"), *super().get_urls()]
 
     def cancel_view(self, request, pk):
-        from archives.services import restore
 
         job = get_object_or_404(RestoreJob, pk=pk)
         if request.method == "POST":

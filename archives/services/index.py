@@ -11,6 +11,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -184,12 +185,6 @@ class _Builder:
         self.writer.finish()
 
 
-def _clear(index: ArchiveIndex) -> None:
-    from archives.signals import drop_index_entries
-
-    drop_index_entries(ArchiveIndex, index)
-
-
 def build(archive: Archive, holder: str = "index build") -> ArchiveIndex:
     """Build (or rebuild) the index of ARCHIVE in this process."""
     index, _ = ArchiveIndex.objects.get_or_create(archive=archive)
@@ -201,7 +196,7 @@ def build(archive: Archive, holder: str = "index build") -> ArchiveIndex:
     )
     if not claimed:
         return _wait_for_other_build(index)
-    _clear(index)
+    index.drop_entries()
     builder = _Builder(index)
     try:
         with leases.hold(archive.repository, LeaseMode.READ, f"{holder} of {archive}"):
@@ -217,7 +212,7 @@ def build(archive: Archive, holder: str = "index build") -> ArchiveIndex:
         _analyze()
     except Exception as e:
         builder.writer.abandon()
-        _clear(index)
+        index.drop_entries()
         message = str(e) if isinstance(e, (ArchiveError, leases.RepositoryBusy)) else f"internal error: {e}"
         ArchiveIndex.objects.filter(pk=index.pk).update(state=IndexState.FAILED, error=message[:500], entries=0)
         raise ArchiveError(message) from e
@@ -241,8 +236,6 @@ def _analyze() -> None:
 
 def _wait_for_other_build(index: ArchiveIndex, poll: float = 0.5) -> ArchiveIndex:
     """Another process is building this index: wait for it instead of building it twice."""
-    import time
-
     while True:
         index.refresh_from_db()
         if index.state == IndexState.READY:
