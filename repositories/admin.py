@@ -178,7 +178,15 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
 
     # borg runs on the worker, under the repository's lease; the page follows the results.
     def _queue(self, request, queryset, operation: str):
-        task_ids = [operations.queue(operation, repository) for repository in queryset]
+        task_ids = []
+        for repository in queryset:
+            refused = borg.refused_location(repository)  # said at once: no worker needed to refuse it
+            if refused is not None:
+                self.message_user(request, f"{repository.name}: {refused.error_line()}", messages.ERROR)
+            else:
+                task_ids.append(operations.queue(operation, repository))
+        if not task_ids:
+            return None
         query = "&".join(f"task={task_id}" for task_id in task_ids)
         return redirect(reverse("admin:repositories_repository_operations") + f"?{query}")
 
