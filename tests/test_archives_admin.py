@@ -11,7 +11,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from archives.models import Archive, ArchiveIndex, RestoreJob
-from archives.services import catalog, index
+from archives.services import catalog, index, restore
 from tests.adminkit import count_changelist_queries
 from tests.archivekit import create_archive, make_awkward_tree
 from tests.factories import make_repository
@@ -189,3 +189,16 @@ def test_a_refused_restore_from_the_admin_says_why_and_records_nothing(client, a
     assert "is not empty: choose an empty or new directory, or overwrite" in response.content.decode()
     assert not RestoreJob.objects.exists() and [p.name for p in occupied.iterdir()] == ["mine"]
     assert str(restore_root) in client.get(url + "?path=docs").content.decode()  # the default target
+
+
+def test_restore_job_list_query_count_does_not_grow(client, admin, archive, tmp_path):
+    found, _ = archive
+    index.ensure(found)
+    client.force_login(admin)
+    url = reverse("admin:archives_restorejob_changelist")
+
+    restore.request(found, ["docs"], admin, target=str(tmp_path / "t0"), admin_group=True)
+    one = count_changelist_queries(client, url, 1)
+    for n in range(1, 4):
+        restore.request(found, ["docs"], admin, target=str(tmp_path / f"t{n}"), admin_group=True)
+    assert count_changelist_queries(client, url, 4) == one
