@@ -45,6 +45,11 @@ class ArchiveAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # Only the action, which deletes in borg first: the admin's own delete page would
+        # drop the row and leave the archive in the repository.
+        return obj is None and super().has_delete_permission(request)
+
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # delete_archives checks names against borg first

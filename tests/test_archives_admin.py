@@ -202,3 +202,12 @@ def test_restore_job_list_query_count_does_not_grow(client, admin, archive, tmp_
     for n in range(1, 4):
         restore.request(found, ["docs"], admin, target=str(tmp_path / f"t{n}"), admin_group=True)
     assert count_changelist_queries(client, url, 4) == one
+
+
+def test_the_admins_own_delete_page_cannot_drop_an_archive_row(client, admin, archive):
+    found, _ = archive
+    client.force_login(admin)
+    response = client.post(reverse("admin:archives_archive_delete", args=[found.pk]), {"post": "yes"})
+    assert response.status_code == 403 and Archive.objects.filter(pk=found.pk).exists()
+    changelist = client.get(reverse("admin:archives_archive_changelist"))
+    assert "delete_archives" in changelist.context["action_form"].fields["action"].choices.__repr__()
