@@ -129,3 +129,31 @@ def test_notify_test_exits_0_when_delivered_and_2_with_apprises_reason(receiver,
     assert bad.returncode == 2 and "Connection refused" in bad.stderr and "Traceback" not in bad.stderr
     missing = manage("notify_test", "nope")
     assert missing.returncode == 2 and "no notification channel named 'nope'" in missing.stderr
+
+
+def test_a_borg_failure_carries_borgs_error_lines_and_the_link_to_the_run(tmp_path, receiver, manage):
+    repository = make_repository(tmp_path / "nowhere", init=False)
+    make_plan("nightly", [repository], [make_source_tree(tmp_path / "src")])
+    json_channel(receiver, events=["failure"])
+    WorkerHeartbeat.objects.all().delete()
+    result = manage("run_backup", "nightly", env={**FAST_RETRIES, "BORGUI_BASE_URL": "https://backup.example/"})
+    assert result.returncode == 2
+    message = receiver.wait_for(1)[0].json()["message"]
+    run = PlanRun.objects.get()
+    assert "Output of borg create on main (exit 2)" in message and "does not exist" in message
+    assert "Duration: " in message and "main: failure" in message
+    assert message.splitlines()[-1] == f"https://backup.example/admin/repositories/planrun/{run.pk}/change/"
+
+
+@pytest.mark.parametrize(("size", "shown"), [(0, "0 B"), (999, "999 B"), (1500, "1.5 kB"), (2_500_000_000, "2.5 GB")])
+def test_sizes_are_shown_as_borg_shows_them(size, shown):
+    from notifications.services.messages import human_size
+
+    assert human_size(size) == shown
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0, "0 s"), (65, "1 min 5 s"), (90061, "1 d 1 h")])
+def test_durations_are_short(seconds, shown):
+    from notifications.services.messages import human_duration
+
+    assert human_duration(seconds) == shown
