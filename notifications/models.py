@@ -211,3 +211,20 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.host}:{self.pid}"
+
+
+class MetricValue(models.Model):
+    """One sample of /metrics that would cost a scan of the history to compute: kept up
+    to date when a run finishes and recomputed by the worker every minute, so a scrape
+    reads a few rows whatever the number of runs (notifications.services.metrics)."""
+
+    scope = models.CharField(max_length=120, help_text="What it is refreshed with: plan:ID, script:NAME, all.")
+    metric = models.CharField(max_length=100)
+    labels = models.JSONField(default=dict)
+    value = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["scope"], name="metric_scope")]
+
+    def __str__(self):
+        return f"{self.metric}{self.labels} = {self.value}"

@@ -10,7 +10,7 @@ Nothing here changes a run's status; errors are logged and the run goes on.
 import logging
 
 from notifications.models import Event, EventKind, PlanMonitoring
-from notifications.services import delivery, events, pings, workers
+from notifications.services import delivery, events, metrics, pings, workers
 from repositories.models import PlanRun, Trigger
 from repositories.services.steps import ChainOutcome, NoSteps, StepContext
 from repositories.status import Status
@@ -40,6 +40,10 @@ class NotificationSteps(NoSteps):
     def run_finished(self, ctx: StepContext, status: Status) -> None:
         run = PlanRun.objects.select_related("plan").get(pk=ctx.run.pk)
         events.record(EventKind.for_run(status), run=run)
+        try:
+            metrics.refresh_run(run)
+        except Exception:
+            logger.exception("could not refresh the metrics of run %s", run.pk)
         url = _ping_url(ctx)
         if url:
             pings.ping_end(run, url)

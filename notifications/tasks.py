@@ -7,7 +7,9 @@ def deliver_event(event_id: int) -> str:
     return delivery.deliver_event(event_id)
 
 
-def check_stale() -> str:
-    from notifications.services import stale
+def every_minute() -> str:
+    from notifications.services import metrics, stale
 
-    return f"{len(stale.check_stale_plans())} stale episode(s) opened"
+    opened = stale.check_stale_plans()
+    samples = metrics.refresh_all()
+    return f"{len(opened)} stale episode(s) opened, {samples} metric samples"

@@ -78,6 +78,6 @@ def test_the_worker_checks_every_minute():
     from django.utils.module_loading import import_string
 
     # The schedule is made by a migration (a transactional test's flush removes its row).
-    import_string("notifications.migrations.0002_stale_schedule.create_schedule")(apps, None)
-    schedule = Schedule.objects.get(name="borgui:check_stale")
-    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("notifications.tasks.check_stale", "I", 1)
+    import_string("notifications.migrations.0002_minute_schedule.create_schedule")(apps, None)
+    schedule = Schedule.objects.get(name="borgui:notifications")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("notifications.tasks.every_minute", "I", 1)

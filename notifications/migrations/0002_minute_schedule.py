@@ -1,19 +1,19 @@
 from django.db import migrations
 
-STALE_SCHEDULE = "borgui:check_stale"
+MINUTE_SCHEDULE = "borgui:notifications"
 
 
 def create_schedule(apps, schema_editor):
     Schedule = apps.get_model("django_q", "Schedule")
-    # Every minute, a worker looks for plans without a recent successful backup.
+    # Every minute, a worker looks for stale plans and recomputes the metrics from the history.
     Schedule.objects.get_or_create(
-        name=STALE_SCHEDULE,
-        defaults={"func": "notifications.tasks.check_stale", "schedule_type": "I", "minutes": 1},
+        name=MINUTE_SCHEDULE,
+        defaults={"func": "notifications.tasks.every_minute", "schedule_type": "I", "minutes": 1},
     )
 
 
 def remove_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=STALE_SCHEDULE).delete()
+    apps.get_model("django_q", "Schedule").objects.filter(name=MINUTE_SCHEDULE).delete()
 
 
 class Migration(migrations.Migration):
