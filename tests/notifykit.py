@@ -17,7 +17,8 @@ class Received:
     path: str
     headers: dict
     body: bytes
-    at: float
+    at: float  # time.monotonic()
+    wall: float  # time.time(), to compare with times stored in the database
 
     def json(self) -> dict:
         return json.loads(self.body)
@@ -41,7 +42,7 @@ class Receiver:
                 body = self.rfile.read(length) if length else b""
                 with receiver._lock:
                     receiver.received.append(
-                        Received(self.command, self.path, dict(self.headers), body, time.monotonic())
+                        Received(self.command, self.path, dict(self.headers), body, time.monotonic(), time.time())
                     )
                     receiver._lock.notify_all()
                 self.send_response(receiver.status)
