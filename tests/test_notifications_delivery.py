@@ -157,3 +157,23 @@ def test_durations_are_short(seconds, shown):
     from notifications.services.messages import human_duration
 
     assert human_duration(seconds) == shown
+
+
+def test_containers_left_stopped_are_told_once_with_dockers_reason(docker_host, tmp_path, receiver):
+    mount = tmp_path / "db-data"
+    mount.mkdir()
+    docker_host.run_container("db", "--mount", f"type=bind,src={mount},dst=/data")
+    source = make_source_tree(tmp_path / "src")
+    plan = make_plan("nightly", [make_repository(tmp_path / "repo")], [source], stop_containers=["db"])
+    # The plan's last hook takes the container's data directory away: Docker refuses to start it.
+    attach(plan, make_script("unmount", f'#!/bin/sh\nmv "{mount}" "{tmp_path}/away"\n'), "post-backup")
+    json_channel(receiver, events=["containers"])
+    WorkerHeartbeat.objects.all().delete()
+
+    run = runs.run_in_foreground(plan)
+
+    assert run.status == "success"
+    [message] = [r.json() for r in receiver.wait_for(1)]
+    assert message["title"] == "borgui: containers not started (nightly)" and message["type"] == "failure"
+    assert "- db: " in message["message"] and "bind source path does not exist" in message["message"]
+    assert Event.objects.filter(kind="containers").count() == 1
