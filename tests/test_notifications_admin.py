@@ -154,3 +154,14 @@ def test_the_run_page_lists_its_notifications_and_pings(client, admin):
     client.force_login(admin)
     page = client.get(run.get_absolute_url()).content.decode()
     assert "Notifications and pings of this run" in page and "HTTP 500 boom" in page and "ping /fail" in page
+
+
+def test_the_front_page_names_stale_plans(client, admin):
+    from django.utils import timezone
+
+    plan = _plan()
+    client.force_login(admin)
+    assert "stale-plans" not in client.get(reverse("admin:index")).content.decode()
+    PlanMonitoring.objects.create(plan=plan, alert_after_hours=26, stale_since=timezone.now())
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "no successful backup for more than 26 h" in page and plan.get_absolute_url() in page
