@@ -11,7 +11,6 @@ class NotificationsConfig(AppConfig):
         from repositories.services import steps
 
         steps.register("notifications.steps.NotificationSteps")
-        steps.register("notifications.steps.ContainerAlertSteps")
         # Apprise logs URLs and payloads, which hold tokens: only borgui's masked summary of
         # what it said is kept (notifications.services.delivery).
         logging.getLogger("apprise").propagate = False
