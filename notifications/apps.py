@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 
 
@@ -6,8 +8,6 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications and monitoring"
 
     def ready(self):
-        import logging
-
         from repositories.services import steps
 
         steps.register("notifications.steps.NotificationSteps")
