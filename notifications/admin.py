@@ -163,9 +163,14 @@ class RunDeliveryAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 # --- what the plan and run pages show of notifications ---------------------------------
 
 
-class MonitoredBackupPlanAdmin(repositories_admin.BackupPlanAdmin):
-    inlines = [*repositories_admin.BackupPlanAdmin.inlines, PlanMonitoringInline]
-    list_display = [*repositories_admin.BackupPlanAdmin.list_display, "stale"]
+# Built on the admin registered so far (the hooks app's adds its inlines the same way).
+PlanAdmin = type(admin.site.get_model_admin(BackupPlan))
+RunAdmin = type(admin.site.get_model_admin(PlanRun))
+
+
+class MonitoredBackupPlanAdmin(PlanAdmin):
+    inlines = [*PlanAdmin.inlines, PlanMonitoringInline]
+    list_display = [*PlanAdmin.list_display, "stale"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("monitoring")
@@ -179,8 +184,8 @@ class MonitoredBackupPlanAdmin(repositories_admin.BackupPlanAdmin):
         return format_html('<strong style="color:#c62828">stale since {}</strong>', since)
 
 
-class NotifiedPlanRunAdmin(repositories_admin.PlanRunAdmin):
-    inlines = [*repositories_admin.PlanRunAdmin.inlines, RunDeliveryAttemptInline]
+class NotifiedPlanRunAdmin(RunAdmin):
+    inlines = [*RunAdmin.inlines, RunDeliveryAttemptInline]
 
 
 admin.site.unregister(BackupPlan)
