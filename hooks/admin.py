@@ -1,7 +1,7 @@
 """The admin of the script library, its review and tests, and the hook inlines that the
 repositories admin shows (attachments on repositories and plans, hook runs on a run).
 
-Permissions (SPEC §5): ``hooks.approve_script`` approves scripts and inline repository
+Permissions (docs/hooks.md#review-and-approval): ``hooks.approve_script`` approves scripts and inline repository
 hooks; ``hooks.test_script`` runs script tests (no approval needed). Script executions are
 records: nobody adds or changes them.
 """
@@ -10,7 +10,7 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponseRedirect
@@ -20,20 +20,25 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from borgui.admin_mixins import ReadOnlyInlineMixin
+from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
+from hooks.docker_templates import sync_templates
 from hooks.forms import (
     APPROVE_PERMISSION,
     NOT_APPROVED,
     TEST_PERMISSION,
     HookAttachmentForm,
+    InlineHookFieldsMixin,
     ScriptForm,
     ScriptParameterForm,
     ScriptTestForm,
+    approve_inline_hooks_on_save,
     masked_lines,
 )
 from hooks.models import ExecutionState, HookAttachment, Script, ScriptApproval, ScriptExecution, ScriptParameter
 from hooks.parameters import proposed_parameters
 from hooks.services.testing import TestRequestError, create_test, queue_test
+from repositories.admin import BackupPlanAdmin, PlanRunAdmin, RepositoryAdmin, RepositoryForm
+from repositories.models import BackupPlan, PlanRun, Repository
 
 GREEN, RED, GREY = "#2e7d32", "#c62828", "#616161"
 OUTPUT_STYLE = (
@@ -76,7 +81,7 @@ class _FollowsScriptPermissions:
         return request.user.has_perm("hooks.change_script" if obj is not None else "hooks.add_script")
 
 
-class ScriptParameterInline(_FollowsScriptPermissions, admin.TabularInline):
+class ScriptParameterInline(CappedInlineMixin, _FollowsScriptPermissions, admin.TabularInline):
     model = ScriptParameter
     form = ScriptParameterForm
     extra = 0
@@ -112,7 +117,7 @@ class ScriptApprovalInline(ReadOnlyInlineMixin, _FollowsScriptPermissions, admin
 
 
 @admin.register(Script)
-class ScriptAdmin(admin.ModelAdmin):
+class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     form = ScriptForm
     inlines = [ScriptParameterInline, ScriptApprovalInline]
     list_display = [
@@ -206,13 +211,28 @@ class ScriptAdmin(admin.ModelAdmin):
 
     def _propose_parameters(self, request, script):
         declared = set(script.parameters.values_list("name", flat=True))
-        new = {name: default for name, default in proposed_parameters(script.body).items() if name not in declared}
-        if not new:
+        proposed = [
+            ScriptParameter(script=script, name=name, default=default)
+            for name, default in proposed_parameters(script.body).items()
+            if name not in declared
+        ]
+        valid, refused = [], []
+        for parameter in proposed:
+            # Validated like a typed parameter (a default longer than the column is refused).
+            try:
+                parameter.full_clean(exclude=["script"], validate_unique=False, validate_constraints=False)
+            except ValidationError as e:
+                refused.append(f"{parameter.name} ({'; '.join(e.messages)})")
+            else:
+                valid.append(parameter)
+        if refused:
+            self.message_user(
+                request, f"Parameters found in the body but not declared: {', '.join(refused)}.", messages.WARNING
+            )
+        if not valid:
             return
-        ScriptParameter.objects.bulk_create(
-            ScriptParameter(script=script, name=name, default=default) for name, default in new.items()
-        )
-        listed = ", ".join(f"{name} (default {default})" if default else name for name, default in new.items())
+        ScriptParameter.objects.bulk_create(valid)
+        listed = ", ".join(f"{p.name} (default {p.default})" if p.default else p.name for p in valid)
         self.message_user(
             request,
             f"Parameters found in the body and declared: {listed}. Mark secret or required ones below.",
@@ -269,7 +289,6 @@ class ScriptAdmin(admin.ModelAdmin):
 
     def recreate_templates_view(self, request):
         """Restore the ready templates that were deleted or edited (a POST from the list page)."""
-        from hooks.docker_templates import sync_templates
 
         if request.method != "POST":
             return redirect("admin:hooks_script_changelist")
@@ -385,7 +404,7 @@ class _ExecutionColumns:
 
 
 @admin.register(ScriptExecution)
-class ScriptExecutionAdmin(_ExecutionColumns, admin.ModelAdmin):
+class ScriptExecutionAdmin(GuardedInputAdminMixin, _ExecutionColumns, admin.ModelAdmin):
     list_display = [
         "__str__", "script_name", "hook_type", "outcome_display", "run_link", "job_link", "started", "duration_display",
     ]  # fmt: skip
@@ -520,7 +539,7 @@ class AttachmentFormSet(BaseInlineFormSet):
         super().__init__(data, *args, **kwargs)
 
 
-class HookAttachmentInline(admin.TabularInline):
+class HookAttachmentInline(CappedInlineMixin, admin.TabularInline):
     model = HookAttachment
     form = HookAttachmentForm
     formset = AttachmentFormSet
@@ -556,3 +575,38 @@ class RepositoryHookAttachmentInline(HookAttachmentInline):
 
 class PlanHookAttachmentInline(HookAttachmentInline):
     fk_name = "plan"
+
+
+# --- hooks on the pages of repositories, plans and runs ------------------------------------
+# The repositories app knows nothing of hooks: this app adds its attachments, its hook runs
+# and the review of inline hooks to those pages, by registering a subclass of each admin.
+
+
+class RepositoryWithHooksForm(InlineHookFieldsMixin, RepositoryForm):
+    pass
+
+
+class RepositoryWithHooksAdmin(RepositoryAdmin):
+    form = RepositoryWithHooksForm
+    inlines = [*RepositoryAdmin.inlines, RepositoryHookAttachmentInline]
+
+    def save_model(self, request, obj, form, change):
+        approve_inline_hooks_on_save(request, obj)  # a reviewer's save approves the inline hooks
+        super().save_model(request, obj, form, change)
+
+
+class BackupPlanWithHooksAdmin(BackupPlanAdmin):
+    inlines = [*BackupPlanAdmin.inlines, PlanHookAttachmentInline]
+
+
+class PlanRunWithHooksAdmin(PlanRunAdmin):
+    inlines = [*PlanRunAdmin.inlines, PlanRunHookExecutionInline]
+
+
+for model, model_admin in (
+    (Repository, RepositoryWithHooksAdmin),
+    (BackupPlan, BackupPlanWithHooksAdmin),
+    (PlanRun, PlanRunWithHooksAdmin),
+):
+    admin.site.unregister(model)
+    admin.site.register(model, model_admin)

@@ -9,8 +9,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from borgui.admin_mixins import ReadOnlyInlineMixin
-from borgui.forms import SecretFieldsMixin
+from common.admin import ReadOnlyInlineMixin
+from common.forms import SecretFieldsMixin
 from hooks.admin import AttachmentFormSet
 from notifications.models import Channel, DeliveryAttempt, EventKind, PlanMonitoring
 from notifications.services import delivery, urls

@@ -12,8 +12,8 @@ import logging
 from notifications.models import Event, EventKind, PlanMonitoring
 from notifications.services import delivery, events, metrics, pings, workers
 from repositories.models import PlanRun, Trigger
-from repositories.services.steps import ChainOutcome, NoSteps, StepContext
-from repositories.status import Status
+from repositories.services.steps import PartialSteps, StepContext
+from repositories.status import ChainOutcome, Status
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def _record_containers_not_started(run) -> None:
     events.record(EventKind.CONTAINERS, run=run, details=details)
 
 
-class NotificationSteps(NoSteps):
+class NotificationSteps(PartialSteps):
     order = -100  # the start comes before the plan's pre-backup hooks
 
     def plan_pre(self, ctx: StepContext) -> ChainOutcome:

@@ -1,6 +1,7 @@
 """Small builders for the objects most tests need (real borg repositories on disk)."""
 
 import os
+import shutil
 from pathlib import Path
 
 from repositories import borg
@@ -32,6 +33,19 @@ def make_source_tree(root: Path, files: int = 5, size: int = 1000) -> Path:
 
 
 # A plan made slow by its own settings, not by a stand-in: zstd,22 on incompressible data
-# runs at a few MB/s here, so borg create takes seconds and reports progress meanwhile.
+# runs at 10-25 MB/s on one core, so borg create takes several seconds and reports progress
+# meanwhile. 40 MB proved too little: on an idle machine borg finished before a test's
+# Ctrl-C or cancel reached it; 120 MB leaves a margin of seconds.
 SLOW_COMPRESSION = "zstd,22"
-SLOW_TREE = {"files": 100, "size": 400_000}
+SLOW_TREE = {"files": 300, "size": 400_000}
+
+
+BORG = shutil.which("borg") or "borg"
+
+
+def fresh_borg_env(home: Path, **extra: str) -> dict[str, str]:
+    """A shell with no borg state at all: empty HOME and BORG_BASE_DIR, no BORG_* from us."""
+    home.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BORG_", "BORGUI_"))}
+    env.update(HOME=str(home), BORG_BASE_DIR=str(home / "borg-base"), LANG="C.UTF-8", **extra)
+    return env

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from common.text import mask
 from hooks.models import HookAttachment
-from hooks.services.output import mask
 from notifications.models import EventKind, PlanMonitoring
 from notifications.services import urls
 from repositories.status import Status, status_from_borg_exit
