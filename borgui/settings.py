@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "repositories",
     "hooks",
     "packages_admin",
+    "accounts",  # last: its post_migrate hook hands out the permissions of the apps above
 ]
 
 MIDDLEWARE = [

@@ -187,7 +187,7 @@ class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
 
         self._each(request, queryset, "import", borg.info, describe)
 
-    @admin.action(description="Check (borg check)", permissions=["change"])
+    @admin.action(description="Check (borg check)", permissions=["check"])
     def check_repository(self, request, queryset):
         self._each(request, queryset, "check", borg.check, lambda r, res: "check passed")
 
@@ -226,6 +226,9 @@ class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
 
     def has_break_lock_permission(self, request):
         return request.user.has_perm("repositories.break_lock")
+
+    def has_check_permission(self, request):
+        return request.user.has_perm("repositories.check_repository")
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.change_passphrase_view)
@@ -452,13 +455,13 @@ class PlanRunAdmin(admin.ModelAdmin):
     def status_badge(self, run):
         return status_badge(run.status)
 
-    @admin.action(description="Cancel", permissions=["run"])
+    @admin.action(description="Cancel", permissions=["cancel"])
     def cancel(self, request, queryset):
         cancelled = sum(1 for run in queryset if runs.request_cancel(run))
         self.message_user(request, f"{cancelled} run(s) cancelled or asked to stop.", messages.SUCCESS)
 
-    def has_run_permission(self, request):
-        return request.user.has_perm("repositories.run_plan")
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("repositories.cancel_run")
 
     def get_urls(self):
         return [
@@ -469,7 +472,7 @@ class PlanRunAdmin(admin.ModelAdmin):
     def cancel_view(self, request, pk):
         if request.method != "POST":
             return redirect("admin:repositories_planrun_change", pk)
-        if not self.has_run_permission(request):
+        if not self.has_cancel_permission(request):
             raise PermissionDenied
         run = PlanRun.objects.filter(pk=pk).first()
         if run and runs.request_cancel(run):
@@ -483,6 +486,6 @@ class PlanRunAdmin(admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "run_active": bool(run and Status(run.status).is_active),
-            "can_cancel": self.has_run_permission(request),
+            "can_cancel": self.has_cancel_permission(request),
         }
         return super().change_view(request, object_id, form_url, extra_context)
