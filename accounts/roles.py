@@ -51,6 +51,11 @@ OBJECTS: dict[str, frozenset[Role]] = {
     "django_q.failure": ADMINS,
     "django_q.schedule": ADMINS,
     "django_q.ormq": ADMINS,
+    # Failed sign-ins: deleting an access attempt unlocks its user name or address.
+    "axes.accessattempt": ADMINS,
+    "axes.accessattemptexpiration": ADMINS,
+    "axes.accesslog": ADMINS,
+    "axes.accessfailurelog": ADMINS,
 }
 
 # Things to do, each its own permission: who may, and what it allows.
@@ -67,7 +72,7 @@ ACTIONS: dict[str, tuple[frozenset[Role], str]] = {
 
 # Apps whose every permission must appear above (tests/test_roles.py). Django's own
 # bookkeeping (admin log, content types, sessions, the permission table) is superusers' only.
-COVERED_APPS = ("accounts", "repositories", "hooks", "packages_admin", "auth", "django_q")
+COVERED_APPS = ("accounts", "repositories", "hooks", "packages_admin", "auth", "django_q", "axes")
 UNASSIGNED = frozenset({"auth.add_permission", "auth.change_permission", "auth.delete_permission",
                         "auth.view_permission"})  # fmt: skip
 

@@ -5,6 +5,7 @@ cannot read, so a typo in a compose file stops the process at start instead of s
 falling back to a default. Secrets can also be given as ``NAME_FILE`` (Docker secrets).
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -73,3 +74,14 @@ def env_secret(name: str, fallback_file: Path | None = None) -> str | None:
     if fallback_file is not None and fallback_file.is_file():
         return fallback_file.read_text().strip()
     return None
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or CIDR ranges (``10.0.0.5, 172.16.0.0/12, ::1``)."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or CIDR range") from None
+    return networks

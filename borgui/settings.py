@@ -10,7 +10,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from borgui.env import env_bool, env_int, env_list, env_path, env_secret, env_str
+from borgui.env import env_bool, env_int, env_list, env_networks, env_path, env_secret, env_str
 from borgui.keys import ENCRYPTION_KEY_FILE, SECRET_KEY_FILE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",
     "borgui",
     "repositories",
     "hooks",
@@ -78,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out sign-in with the lockout page
 ]
 
 ROOT_URLCONF = "borgui.urls"
@@ -146,6 +148,24 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600, minimum=60)
+
+# --- sign-in (docs/users.md) ---------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user name or address
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Reverse proxies whose X-Forwarded-For (and remote-user header) are believed; nobody else's.
+BORGUI_TRUSTED_PROXIES = env_networks("BORGUI_TRUSTED_PROXIES")
+# Failed sign-ins are counted per user name and, separately, per client address.
+AXES_FAILURE_LIMIT = env_int("BORGUI_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+_lockout_minutes = env_int("BORGUI_LOGIN_LOCKOUT_MINUTES", 30, minimum=0)
+AXES_COOLOFF_TIME = _lockout_minutes / 60 if _lockout_minutes else None  # hours; None: until unlocked
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.proxies.client_address"
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
 
 # Backups, heartbeats and leases (repositories.services).
 BORG_BINARY = env_str("BORGUI_BORG_BINARY", "borg")

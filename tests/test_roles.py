@@ -9,6 +9,7 @@ from importlib import import_module
 from pathlib import Path
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
@@ -100,6 +101,7 @@ def world(tmp_path):
     script = make_script("probe", "#!/bin/sh\necho saved body\n", approved=False)
     HookAttachment.objects.create(script=script, repository=repository, hook_type="pre-backup")
     execution = ScriptExecution.objects.create(script=script, script_name=script.name, hook_type="test")
+    attempt = {"username": "someone", "ip_address": "192.0.2.1", "user_agent": "test", "path_info": "/admin/login/"}
     task = {"func": "borgui.tasks.system_report", "started": "2026-01-01T00:00Z", "stopped": "2026-01-01T00:00Z"}
     return {
         "repositories.sshconnection": SSHConnection.objects.create(name="box", host="127.0.0.1", username="u"),
@@ -115,6 +117,9 @@ def world(tmp_path):
         "django_q.success": Task.objects.create(id="a" * 32, name="ok", success=True, **task),
         "django_q.failure": Task.objects.create(id="b" * 32, name="bad", success=False, **task),
         "django_q.ormq": OrmQ.objects.create(key="borgui", payload="x", lock=None),
+        "axes.accessattempt": AccessAttempt.objects.create(failures_since_start=1, **attempt),
+        "axes.accesslog": AccessLog.objects.create(**attempt),
+        "axes.accessfailurelog": AccessFailureLog.objects.create(**attempt),
     }
 
 
@@ -152,6 +157,7 @@ NOBODY = {
     ("repositories.planrun", "add"), ("repositories.planrun", "change POST"),
     ("hooks.scriptexecution", "add"), ("hooks.scriptexecution", "change POST"),
     ("django_q.success", "add"), ("django_q.failure", "add"), ("django_q.ormq", "add"),
+    ("axes.accessattempt", "add"), ("axes.accesslog", "add"), ("axes.accessfailurelog", "add"),
 }  # fmt: skip
 # Other URLs: (method → (permission needed, answer when held)); None needs only a staff login.
 CUSTOM = {
@@ -304,6 +310,12 @@ ACTION_PERMISSIONS = {
     "django_q.success": {"delete_selected": "django_q.delete_success", "resubmit_task": "django_q.view_success"},
     "django_q.failure": {"delete_selected": "django_q.delete_failure", "resubmit_task": "django_q.view_failure"},
     "django_q.ormq": {"delete_selected": "django_q.delete_ormq"},
+    "axes.accessattempt": {
+        "delete_selected": "axes.delete_accessattempt",
+        "cleanup_expired_attempts": "axes.view_accessattempt",
+    },
+    "axes.accesslog": {"delete_selected": "axes.delete_accesslog"},
+    "axes.accessfailurelog": {"delete_selected": "axes.delete_accessfailurelog"},
 }
 
 

@@ -130,3 +130,16 @@ def test_suite_runs_on_postgresql():
 
     assert connection.vendor == "postgresql"
     assert connection.pg_version // 10000 == 15
+
+
+def test_env_networks_reads_addresses_and_ranges_and_refuses_anything_else(monkeypatch):
+    from ipaddress import ip_address
+
+    from borgui.env import env_networks
+
+    monkeypatch.setenv("X_NETS", "10.0.0.5, 172.16.0.0/12,::1")
+    networks = env_networks("X_NETS")
+    assert [ip_address("172.20.1.1") in n for n in networks] == [False, True, False]
+    monkeypatch.setenv("X_NETS", "10.0.0.5,proxy.local")
+    with pytest.raises(ImproperlyConfigured, match="X_NETS: 'proxy.local' is not an IP address or CIDR range"):
+        env_networks("X_NETS")

@@ -1,0 +1,14 @@
+from django.db import migrations
+
+from accounts.roles import sync_from_migration
+
+
+class Migration(migrations.Migration):
+    """The admin group's permissions on failed sign-ins (django-axes)."""
+
+    dependencies = [
+        ("accounts", "0002_role_groups"),
+        ("axes", "0010_accessattemptexpiration"),
+    ]
+
+    operations = [migrations.RunPython(sync_from_migration, migrations.RunPython.noop)]
