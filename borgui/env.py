@@ -7,6 +7,7 @@ falling back to a default. Secrets can also be given as ``NAME_FILE`` (Docker se
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -85,3 +86,20 @@ def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Networ
         except ValueError:
             raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or CIDR range") from None
     return networks
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def env_header(name: str) -> str:
+    """An HTTP header name (``Remote-User``) as Django's request.META names it (``HTTP_REMOTE_USER``)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    if not re.fullmatch(r"[A-Za-z0-9-]+", raw):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an HTTP header name (letters, digits and -)")
+    return "HTTP_" + raw.upper().replace("-", "_")

@@ -10,7 +10,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from borgui.env import env_bool, env_int, env_list, env_networks, env_path, env_secret, env_str
+from borgui.env import env_bool, env_choice, env_header, env_int, env_list, env_networks, env_path, env_secret, env_str
 from borgui.keys import ENCRYPTION_KEY_FILE, SECRET_KEY_FILE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -166,6 +166,21 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "accounts.proxies.client_address"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
+ROLE_NAMES = ("viewer", "operator", "admin")  # the groups of accounts/roles.py
+
+# Sign-in by an authenticating reverse proxy (Authelia, Authentik, oauth2-proxy).
+BORGUI_REMOTE_USER_HEADER = env_header("BORGUI_REMOTE_USER_HEADER")
+BORGUI_REMOTE_USER_GROUP = env_choice("BORGUI_REMOTE_USER_GROUP", "viewer", ROLE_NAMES)
+if BORGUI_REMOTE_USER_HEADER:
+    if not BORGUI_TRUSTED_PROXIES:
+        raise ImproperlyConfigured(
+            "BORGUI_REMOTE_USER_HEADER needs BORGUI_TRUSTED_PROXIES: the header is believed only from those proxies"
+        )
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "accounts.middleware.TrustedRemoteUserMiddleware",
+    )
+    AUTHENTICATION_BACKENDS.append("accounts.backends.ProxyRemoteUserBackend")
 
 # Backups, heartbeats and leases (repositories.services).
 BORG_BINARY = env_str("BORGUI_BORG_BINARY", "borg")

@@ -143,3 +143,15 @@ def test_env_networks_reads_addresses_and_ranges_and_refuses_anything_else(monke
     monkeypatch.setenv("X_NETS", "10.0.0.5,proxy.local")
     with pytest.raises(ImproperlyConfigured, match="X_NETS: 'proxy.local' is not an IP address or CIDR range"):
         env_networks("X_NETS")
+
+
+def test_a_remote_user_header_without_trusted_proxies_stops_the_start(tmp_path):
+    result = _start_django(
+        tmp_path,
+        SECRET_KEY="x" * 50,
+        BORGUI_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        BORGUI_REMOTE_USER_HEADER="Remote-User",
+    )
+    assert result.returncode == 2
+    assert "BORGUI_REMOTE_USER_HEADER needs BORGUI_TRUSTED_PROXIES" in result.stderr
+    assert "Traceback" not in result.stderr
