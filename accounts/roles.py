@@ -56,6 +56,10 @@ OBJECTS: dict[str, frozenset[Role]] = {
     "axes.accessattemptexpiration": ADMINS,
     "axes.accesslog": ADMINS,
     "axes.accessfailurelog": ADMINS,
+    # Two-factor devices: deleting a user's devices lets them enrol again (a lost phone).
+    "otp_totp.totpdevice": ADMINS,
+    "otp_static.staticdevice": ADMINS,
+    "otp_static.statictoken": ADMINS,
 }
 
 # Things to do, each its own permission: who may, and what it allows.
@@ -72,7 +76,17 @@ ACTIONS: dict[str, tuple[frozenset[Role], str]] = {
 
 # Apps whose every permission must appear above (tests/test_roles.py). Django's own
 # bookkeeping (admin log, content types, sessions, the permission table) is superusers' only.
-COVERED_APPS = ("accounts", "repositories", "hooks", "packages_admin", "auth", "django_q", "axes")
+COVERED_APPS = (
+    "accounts",
+    "repositories",
+    "hooks",
+    "packages_admin",
+    "auth",
+    "django_q",
+    "axes",
+    "otp_totp",
+    "otp_static",
+)
 UNASSIGNED = frozenset({"auth.add_permission", "auth.change_permission", "auth.delete_permission",
                         "auth.view_permission"})  # fmt: skip
 

@@ -62,6 +62,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "borgui",
     "repositories",
     "hooks",
@@ -77,6 +80,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): second factor given
+    "accounts.middleware.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it answers a locked-out sign-in with the lockout page
@@ -167,6 +172,11 @@ AXES_CLIENT_IP_CALLABLE = "accounts.proxies.client_address"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
 ROLE_NAMES = ("viewer", "operator", "admin")  # the groups of accounts/roles.py
+
+# Two-factor (TOTP) for password sign-ins; required for everyone with BORGUI_REQUIRE_2FA.
+BORGUI_REQUIRE_2FA = env_bool("BORGUI_REQUIRE_2FA", False)
+OTP_TOTP_ISSUER = "borgui"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a user's TOTP key again
 
 # Sign-in by an authenticating reverse proxy (Authelia, Authentik, oauth2-proxy).
 BORGUI_REMOTE_USER_HEADER = env_header("BORGUI_REMOTE_USER_HEADER")

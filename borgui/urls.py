@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from borgui import admin_views, views
@@ -16,5 +16,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),  # normally answered by HealthCheckMiddleware
     path("admin/system/", admin.site.admin_view(admin_views.system_view), name="system"),
+    path("", include("accounts.urls")),  # sign-in pages; before the admin's catch-all
     path("admin/", admin.site.urls),
 ]

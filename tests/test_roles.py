@@ -12,12 +12,14 @@ import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.db import transaction
 from django.test import RequestFactory
 from django.urls import URLResolver, get_resolver, reverse
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_q.models import OrmQ, Schedule, Task
 
 from accounts.roles import COVERED_APPS, SYSTEM_PERMISSION, UNASSIGNED, Role, markdown_matrix, matrix
@@ -101,6 +103,7 @@ def world(tmp_path):
     script = make_script("probe", "#!/bin/sh\necho saved body\n", approved=False)
     HookAttachment.objects.create(script=script, repository=repository, hook_type="pre-backup")
     execution = ScriptExecution.objects.create(script=script, script_name=script.name, hook_type="test")
+    owner = User.objects.create_user("device-owner")
     attempt = {"username": "someone", "ip_address": "192.0.2.1", "user_agent": "test", "path_info": "/admin/login/"}
     task = {"func": "borgui.tasks.system_report", "started": "2026-01-01T00:00Z", "stopped": "2026-01-01T00:00Z"}
     return {
@@ -120,6 +123,8 @@ def world(tmp_path):
         "axes.accessattempt": AccessAttempt.objects.create(failures_since_start=1, **attempt),
         "axes.accesslog": AccessLog.objects.create(**attempt),
         "axes.accessfailurelog": AccessFailureLog.objects.create(**attempt),
+        "otp_totp.totpdevice": TOTPDevice.objects.create(user=owner, name="phone"),
+        "otp_static.staticdevice": StaticDevice.objects.create(user=owner, name="recovery"),
     }
 
 
@@ -181,6 +186,10 @@ CUSTOM = {
     },
     "admin:autocomplete": {"GET": ("repositories.view_repository", 200)},
     "admin:view_on_site": {"GET": (None, 302)},
+    "two_factor": {"GET": (None, 200)},  # everyone's own
+    # A user's TOTP key is never shown again, not even to an admin (OTP_ADMIN_HIDE_SENSITIVE_DATA).
+    "admin:otp_totp_totpdevice_config": {"GET": ("nobody", 403)},
+    "admin:otp_totp_totpdevice_qrcode": {"GET": ("nobody", 403)},
     "admin:app_list": {"GET": ("any permission of the app", 200)},  # 404 without: the app is not there
 }
 NOT_WALKED = {"admin:logout", "healthz"}  # signs the walker out; answered before any login
@@ -194,6 +203,8 @@ def _custom_url(name: str, world) -> str:
         "admin:hooks_script_approve": [script.pk],
         "admin:hooks_script_test": [script.pk],
         "admin:auth_user_password_change": [world["auth.user"].pk],
+        "admin:otp_totp_totpdevice_config": [world["otp_totp.totpdevice"].pk],
+        "admin:otp_totp_totpdevice_qrcode": [world["otp_totp.totpdevice"].pk],
         "admin:view_on_site": [ContentType.objects.get_for_model(script).pk, script.pk],
     }
     url = reverse(name, args=by_object.get(name, []))
@@ -316,6 +327,8 @@ ACTION_PERMISSIONS = {
     },
     "axes.accesslog": {"delete_selected": "axes.delete_accesslog"},
     "axes.accessfailurelog": {"delete_selected": "axes.delete_accessfailurelog"},
+    "otp_totp.totpdevice": {"delete_selected": "otp_totp.delete_totpdevice"},
+    "otp_static.staticdevice": {"delete_selected": "otp_static.delete_staticdevice"},
 }
 
 
