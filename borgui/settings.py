@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.sign_in",
             ],
         },
     },
@@ -177,6 +178,44 @@ ROLE_NAMES = ("viewer", "operator", "admin")  # the groups of accounts/roles.py
 BORGUI_REQUIRE_2FA = env_bool("BORGUI_REQUIRE_2FA", False)
 OTP_TOTP_ISSUER = "borgui"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a user's TOTP key again
+
+# OpenID Connect (mozilla-django-oidc) when BORGUI_OIDC_CLIENT_ID is set.
+BORGUI_OIDC_CLIENT_ID = env_str("BORGUI_OIDC_CLIENT_ID").strip()
+BORGUI_OIDC_ENABLED = bool(BORGUI_OIDC_CLIENT_ID)
+BORGUI_OIDC_DISCOVERY_URL = env_str("BORGUI_OIDC_DISCOVERY_URL").strip()
+BORGUI_OIDC_GROUPS_CLAIM = env_str("BORGUI_OIDC_GROUPS_CLAIM").strip() or "groups"
+BORGUI_OIDC_PROVIDER_NAME = env_str("BORGUI_OIDC_PROVIDER_NAME").strip() or "single sign-on"
+OIDC_TIMEOUT = 10
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?oidc=failed"
+if BORGUI_OIDC_ENABLED:
+    OIDC_RP_CLIENT_ID = BORGUI_OIDC_CLIENT_ID
+    OIDC_RP_CLIENT_SECRET = env_secret("BORGUI_OIDC_CLIENT_SECRET")
+    if not OIDC_RP_CLIENT_SECRET:
+        raise ImproperlyConfigured("BORGUI_OIDC_CLIENT_ID is set: BORGUI_OIDC_CLIENT_SECRET (or _FILE) is needed too")
+    OIDC_RP_SIGN_ALGO = env_str("BORGUI_OIDC_SIGN_ALGO").strip() or "RS256"
+    OIDC_RP_SCOPES = env_str("BORGUI_OIDC_SCOPES").strip() or "openid email profile groups"
+    OIDC_USE_PKCE = True
+    if not BORGUI_OIDC_DISCOVERY_URL:  # else accounts/oidc.py reads them from the discovery document
+        OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("BORGUI_OIDC_AUTHORIZATION_ENDPOINT").strip()
+        OIDC_OP_TOKEN_ENDPOINT = env_str("BORGUI_OIDC_TOKEN_ENDPOINT").strip()
+        OIDC_OP_USER_ENDPOINT = env_str("BORGUI_OIDC_USERINFO_ENDPOINT").strip()
+        OIDC_OP_JWKS_ENDPOINT = env_str("BORGUI_OIDC_JWKS_ENDPOINT").strip()
+        _missing = [
+            name
+            for name, value in [
+                ("BORGUI_OIDC_AUTHORIZATION_ENDPOINT", OIDC_OP_AUTHORIZATION_ENDPOINT),
+                ("BORGUI_OIDC_TOKEN_ENDPOINT", OIDC_OP_TOKEN_ENDPOINT),
+                ("BORGUI_OIDC_USERINFO_ENDPOINT", OIDC_OP_USER_ENDPOINT),
+                ("BORGUI_OIDC_JWKS_ENDPOINT", OIDC_OP_JWKS_ENDPOINT),
+            ]
+            if not value
+        ]
+        if _missing:
+            raise ImproperlyConfigured(
+                f"BORGUI_OIDC_CLIENT_ID is set: give BORGUI_OIDC_DISCOVERY_URL, or {', '.join(_missing)}"
+            )
+    AUTHENTICATION_BACKENDS.append("accounts.backends.RoleMappingOIDCBackend")
 
 # Sign-in by an authenticating reverse proxy (Authelia, Authentik, oauth2-proxy).
 BORGUI_REMOTE_USER_HEADER = env_header("BORGUI_REMOTE_USER_HEADER")

@@ -187,6 +187,9 @@ CUSTOM = {
     "admin:autocomplete": {"GET": ("repositories.view_repository", 200)},
     "admin:view_on_site": {"GET": (None, 302)},
     "two_factor": {"GET": (None, 200)},  # everyone's own
+    # OpenID Connect is off here (tests/test_sign_in_oidc.py turns it on): no such pages.
+    "oidc_authentication_init": {"GET": (None, 404)},
+    "oidc_authentication_callback": {"GET": (None, 404)},
     # A user's TOTP key is never shown again, not even to an admin (OTP_ADMIN_HIDE_SENSITIVE_DATA).
     "admin:otp_totp_totpdevice_config": {"GET": ("nobody", 403)},
     "admin:otp_totp_totpdevice_qrcode": {"GET": ("nobody", 403)},
