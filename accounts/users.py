@@ -20,3 +20,13 @@ def prepare_new_user(user, roles) -> None:
     user.set_unusable_password()
     user.save(update_fields=["is_staff", "password"])
     set_roles(user, roles)
+
+
+def staff_when_given_a_role(sender, instance, action, pk_set, reverse, **kwargs):
+    """An admin who puts a user in viewer, operator or admin means them to use the site:
+    Django's separate "staff status" box would otherwise leave them locked out."""
+    if action != "post_add" or reverse or not pk_set:
+        return
+    if not instance.is_staff and Group.objects.filter(pk__in=pk_set, name__in=Role.values).exists():
+        instance.is_staff = True
+        instance.save(update_fields=["is_staff"])

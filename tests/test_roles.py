@@ -381,6 +381,14 @@ def test_buttons_show_only_for_who_may_use_them(role, world, signed_in, client):
     assert ('href="/admin/system/"' in index) == holds(role, SYSTEM_PERMISSION)
 
 
+def test_a_user_put_in_a_role_group_becomes_staff(outsider, client):
+    from tests.conftest import PASSWORDS
+
+    outsider.groups.add(Group.objects.get(name="viewer"))
+    client.post("/admin/login/", {"username": "outsider", "password": PASSWORDS["outsider"], "next": "/admin/"})
+    assert client.get("/admin/repositories/repository/").status_code == 200
+
+
 def test_a_staff_member_without_a_group_sees_nothing_to_use(signed_in, client, world):
     signed_in("staff")
     assert "You don’t have permission to view or edit anything." in client.get("/admin/").content.decode()
