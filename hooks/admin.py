@@ -10,7 +10,7 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponseRedirect
@@ -20,7 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from borgui.admin_mixins import ReadOnlyInlineMixin
+from borgui.admin_mixins import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
 from hooks.forms import (
     APPROVE_PERMISSION,
     NOT_APPROVED,
@@ -76,7 +76,7 @@ class _FollowsScriptPermissions:
         return request.user.has_perm("hooks.change_script" if obj is not None else "hooks.add_script")
 
 
-class ScriptParameterInline(_FollowsScriptPermissions, admin.TabularInline):
+class ScriptParameterInline(CappedInlineMixin, _FollowsScriptPermissions, admin.TabularInline):
     model = ScriptParameter
     form = ScriptParameterForm
     extra = 0
@@ -112,7 +112,7 @@ class ScriptApprovalInline(ReadOnlyInlineMixin, _FollowsScriptPermissions, admin
 
 
 @admin.register(Script)
-class ScriptAdmin(admin.ModelAdmin):
+class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     form = ScriptForm
     inlines = [ScriptParameterInline, ScriptApprovalInline]
     list_display = [
@@ -206,13 +206,28 @@ class ScriptAdmin(admin.ModelAdmin):
 
     def _propose_parameters(self, request, script):
         declared = set(script.parameters.values_list("name", flat=True))
-        new = {name: default for name, default in proposed_parameters(script.body).items() if name not in declared}
-        if not new:
+        proposed = [
+            ScriptParameter(script=script, name=name, default=default)
+            for name, default in proposed_parameters(script.body).items()
+            if name not in declared
+        ]
+        valid, refused = [], []
+        for parameter in proposed:
+            # Validated like a typed parameter (a default longer than the column is refused).
+            try:
+                parameter.full_clean(exclude=["script"], validate_unique=False, validate_constraints=False)
+            except ValidationError as e:
+                refused.append(f"{parameter.name} ({'; '.join(e.messages)})")
+            else:
+                valid.append(parameter)
+        if refused:
+            self.message_user(
+                request, f"Parameters found in the body but not declared: {', '.join(refused)}.", messages.WARNING
+            )
+        if not valid:
             return
-        ScriptParameter.objects.bulk_create(
-            ScriptParameter(script=script, name=name, default=default) for name, default in new.items()
-        )
-        listed = ", ".join(f"{name} (default {default})" if default else name for name, default in new.items())
+        ScriptParameter.objects.bulk_create(valid)
+        listed = ", ".join(f"{p.name} (default {p.default})" if p.default else p.name for p in valid)
         self.message_user(
             request,
             f"Parameters found in the body and declared: {listed}. Mark secret or required ones below.",
@@ -385,7 +400,7 @@ class _ExecutionColumns:
 
 
 @admin.register(ScriptExecution)
-class ScriptExecutionAdmin(_ExecutionColumns, admin.ModelAdmin):
+class ScriptExecutionAdmin(GuardedInputAdminMixin, _ExecutionColumns, admin.ModelAdmin):
     list_display = [
         "__str__", "script_name", "hook_type", "outcome_display", "run_link", "job_link", "started", "duration_display",
     ]  # fmt: skip
@@ -520,7 +535,7 @@ class AttachmentFormSet(BaseInlineFormSet):
         super().__init__(data, *args, **kwargs)
 
 
-class HookAttachmentInline(admin.TabularInline):
+class HookAttachmentInline(CappedInlineMixin, admin.TabularInline):
     model = HookAttachment
     form = HookAttachmentForm
     formset = AttachmentFormSet

@@ -10,6 +10,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from borgui.admin_mixins import GuardedInputAdminMixin
 from packages_admin import services
 from packages_admin.models import PackageInstall
 
@@ -36,7 +37,7 @@ def _packages(count: int) -> str:
 
 
 @admin.register(PackageInstall)
-class PackageInstallAdmin(admin.ModelAdmin):
+class PackageInstallAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     list_display = ("name", "status", "installed_version", "exit_code", "updated_at")
     list_filter = ("status",)
     search_fields = ("name",)

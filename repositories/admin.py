@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from borgui.admin_mixins import ReadOnlyInlineMixin
+from borgui.admin_mixins import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
 from borgui.forms import LinesField, SecretFieldsMixin
 from hooks.admin import PlanHookAttachmentInline, PlanRunHookExecutionInline, RepositoryHookAttachmentInline
 from hooks.forms import INLINE_HOOK_FIELDS, InlineHookFieldsMixin, approve_inline_hooks_on_save
@@ -88,7 +88,7 @@ class SecretFieldsAdminMixin:
 
 
 @admin.register(SSHConnection)
-class SSHConnectionAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
+class SSHConnectionAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.ModelAdmin):
     form = SSHConnectionForm
     list_display = ["name", "host", "port", "username", "key_set"]
     search_fields = ["name", "host"]
@@ -136,7 +136,7 @@ class ChangePassphraseForm(forms.Form):
 
 
 @admin.register(Repository)
-class RepositoryAdmin(SecretFieldsAdminMixin, admin.ModelAdmin):
+class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.ModelAdmin):
     form = RepositoryForm
     list_display = ["name", "location", "encryption", "source_connection", "passphrase_set", "last_backup"]
     list_select_related = ["source_connection"]
@@ -291,7 +291,7 @@ def _active_holder(repository):
     return holder(repository)
 
 
-class PlanRepositoryInline(admin.TabularInline):
+class PlanRepositoryInline(GuardedInputAdminMixin, CappedInlineMixin, admin.TabularInline):
     model = PlanRepository
     extra = 1
     fields = ["order", "repository"]
@@ -334,7 +334,7 @@ PlanRepositoryInline.formset = PlanRepositoryFormSet
 
 
 @admin.register(BackupPlan)
-class BackupPlanAdmin(admin.ModelAdmin):
+class BackupPlanAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     form = BackupPlanForm
     inlines = [PlanRepositoryInline, PlanHookAttachmentInline]
     list_display = ["name", "enabled", "schedule", "timezone", "repository_list", "last_run", "next_run"]
@@ -381,7 +381,8 @@ class BackupPlanAdmin(admin.ModelAdmin):
             return "manual"
         from django.utils import timezone
 
-        return next_slot(obj, timezone.now()).strftime("%Y-%m-%d %H:%M %Z")
+        slot = next_slot(obj, timezone.now())
+        return slot.strftime("%Y-%m-%d %H:%M %Z") if slot else "never (this schedule never runs)"
 
     @admin.action(description="Run now", permissions=["run"])
     def run_now(self, request, queryset):
@@ -432,7 +433,7 @@ class RepositoryJobInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(PlanRun)
-class PlanRunAdmin(admin.ModelAdmin):
+class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
@@ -482,7 +483,7 @@ class PlanRunAdmin(admin.ModelAdmin):
         return redirect("admin:repositories_planrun_change", pk)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = PlanRun.objects.filter(pk=object_id).first()
+        run = self.get_object(request, unquote(object_id))  # None for an id that names no run
         extra_context = {
             **(extra_context or {}),
             "run_active": bool(run and Status(run.status).is_active),

@@ -5,7 +5,7 @@ to the archives a plan made (``borg prune --glob-archives 'PREFIX*'``).
 """
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 
@@ -46,6 +46,34 @@ def validate_template(template: str) -> None:
             raise ValidationError("Only {now} takes a format, as {now:%Y-%m-%d}, without '/'.")
     if not template.strip():
         raise ValidationError("The archive name template is empty.")
+    if problem := rendered_name_problem(template):
+        raise ValidationError(problem, code="invalid_template")
+
+
+# A time whose every field is two digits or more, so a format renders as wide as it can.
+_SAMPLE_TIME = datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)
+MAX_NAME = 200
+
+
+def rendered_name_problem(template: str) -> str | None:
+    """What is wrong with the names the template renders to: {now:FORMAT} may add what its
+    literal text does not show (%Y* or %n, a newline)."""
+    try:
+        name = render(template, "plan", "repository", _SAMPLE_TIME)
+    except ValueError:
+        return "The {now:FORMAT} of the archive name template is not a strftime format."
+    if any(char in name for char in "/*?[]") or "::" in name:
+        return (
+            f"The archive name template renders to {name!r}: "
+            "an archive name never contains '/', '::', '*', '?', '[' or ']'."
+        )
+    if any(not char.isprintable() for char in name):
+        return (
+            f"The archive name template renders to {name!r}: an archive name has no line breaks or control characters."
+        )
+    if len(name) > MAX_NAME:
+        return f"The archive name template renders to {len(name)} characters: at most {MAX_NAME}."
+    return None
 
 
 def render(template: str, plan: str, repository: str, now: datetime) -> str:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from borgui.processes import die_with_parent
+from borgui.validators import repository_location_problem
 from hooks.services.output import BoundedText
 from repositories.models import Encryption, Repository, SSHConnection
 
@@ -260,7 +261,23 @@ def borg_argv(*args: str) -> list[str]:
     return [settings.BORG_BINARY, "--log-json", *args]
 
 
+def refused_location(repository: Repository) -> BorgResult | None:
+    """A failed result, without running borg, for a stored location the rules refuse.
+
+    Rows saved before the location rules were tightened may hold a host such as
+    "-oProxyCommand=…", which ssh would run (docs/security.md).
+    """
+    problem = repository_location_problem(repository.location)
+    if problem is None:
+        return None
+    result = BorgResult(exit_code=2)
+    result.add_line(f"borg was not run: the stored location is refused. {problem} Correct it on the repository's page.")
+    return result
+
+
 def run(repository: Repository, args: list[str], on_event: ProgressCallback | None = None, on_start=None) -> BorgResult:
+    if refused := refused_location(repository):
+        return refused
     with borg_environment(repository) as (env, workdir):
         process = BorgProcess(borg_argv(*args), env, on_event)
         if on_start is not None:
@@ -284,6 +301,8 @@ def _with_ssh_messages(result: BorgResult, workdir: Path) -> BorgResult:
 
 def init(repository: Repository) -> BorgResult:
     """borg init; for keyfile modes the new key is exported and kept (encrypted) by borgui."""
+    if refused := refused_location(repository):
+        return refused
     with borg_environment(repository, new_key=True) as (env, workdir):
         args = ["init", f"--encryption={repository.encryption}", "--", repository.location]
         result = _with_ssh_messages(BorgProcess(borg_argv(*args), env).run(), workdir)
@@ -296,6 +315,8 @@ def init(repository: Repository) -> BorgResult:
 def change_passphrase(repository: Repository, new_passphrase: str) -> BorgResult:
     """borg key change-passphrase; on success borgui stores the new passphrase and, for the
     keyfile modes, the key file borg re-encrypted with it (the key itself stays the same)."""
+    if refused := refused_location(repository):
+        return refused
     with borg_environment(repository) as (env, workdir):
         env["BORG_NEW_PASSPHRASE"] = new_passphrase
         args = ["key", "change-passphrase", "--", repository.location]

@@ -8,6 +8,8 @@ from django.utils import timezone
 
 from borgui.fields import EncryptedTextField
 from borgui.validators import (
+    ssh_host_problem,
+    ssh_user_problem,
     validate_borg_interval,
     validate_compression,
     validate_cron,
@@ -40,22 +42,19 @@ class SSHConnection(models.Model):
         return self.name
 
     def clean(self):
-        if self.host and not _is_host(self.host):
-            raise ValidationError({"host": "Use a host name or an IP address."})
-        if self.username and not _is_user(self.username):
-            raise ValidationError({"username": "Use a plain user name (letters, digits, '.', '_', '-')."})
+        # The same host and user rules as a repository location (docs/security.md).
+        errors = {}
+        if self.host and (problem := ssh_host_problem(self.host)):
+            errors["host"] = problem
+        if self.username and (problem := ssh_user_problem(self.username)):
+            errors["username"] = problem
+        if errors:
+            raise ValidationError(errors)
 
 
-def _is_host(value: str) -> bool:
-    import re
-
-    return bool(re.match(r"\A(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[?[0-9A-Fa-f:.]+\]?)\Z", value))
-
-
-def _is_user(value: str) -> bool:
-    import re
-
-    return bool(re.match(r"\A[A-Za-z0-9._][A-Za-z0-9._-]{0,99}\Z", value))
+def _is_one_line(value) -> bool:
+    """A source or exclude: borg gets it as one argument, which cannot hold NUL or a line break."""
+    return isinstance(value, str) and bool(value.strip()) and not any(char in value for char in "\n\r\0")
 
 
 class Encryption(models.TextChoices):
@@ -218,11 +217,10 @@ class BackupPlan(models.Model):
     def clean(self):
         if not isinstance(self.sources, list) or not self.sources:
             raise ValidationError({"sources": "Give at least one path to back up."})
-        for source in self.sources:
-            if not isinstance(source, str) or not source.strip() or "\n" in source or "\0" in source:
-                raise ValidationError({"sources": "Each source is one non-empty path."})
-        if not isinstance(self.excludes, list) or not all(isinstance(p, str) and p for p in self.excludes):
-            raise ValidationError({"excludes": "Each exclude is one non-empty pattern."})
+        if not all(_is_one_line(source) for source in self.sources):
+            raise ValidationError({"sources": "Each source is one non-empty path."})
+        if not isinstance(self.excludes, list) or not all(_is_one_line(pattern) for pattern in self.excludes):
+            raise ValidationError({"excludes": "Each exclude is one non-empty pattern, without line breaks or NUL."})
         self._clean_stop_containers()
         if self.has_retention and self.name and self.archive_name:
             problem = archive_names.retention_prefix_problem(self.archive_name, self.name)

@@ -35,12 +35,23 @@ _postgres = PostgresCluster()
 _data_dir = Path(tempfile.mkdtemp(prefix="borgui-test-data-"))
 
 
+def _is_xdist_controller(config) -> bool:
+    """With ``-n N`` the controller runs no test; its workers are separate pytest processes."""
+    return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+
+
 def pytest_configure(config):
+    # The controller brings the cluster up first, so its workers never race to start it.
+    database_url = _postgres.start()
+    if _is_xdist_controller(config):
+        # Workers inherit this process's environment: setting Django up here would hand
+        # them its keys and data directory, shared, after their own settings were read.
+        return
     os.environ.update(
         BORGUI_DATA_DIR=str(_data_dir),
         SECRET_KEY="test-secret-key-" + Fernet.generate_key().decode(),
         BORGUI_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        DATABASE_URL=_postgres.start(),
+        DATABASE_URL=database_url,
         DJANGO_SETTINGS_MODULE="borgui.settings",
         DOCKER_HOST=NO_DOCKER,
         # Playwright's sync API keeps an event loop in the test thread; the ORM calls the

@@ -298,7 +298,7 @@ CASES = [
     (
         "bad-host",
         _set("ssh_connections.0.host", "bad host!"),
-        ["ssh_connections[0].host: Use a host name or an IP address."],
+        ["ssh_connections[0].host: Use a host name, an IPv4 address or an IPv6 address, never starting with '-'."],
     ),
     ("bad-name", _set("repositories.0.name", "my repo"), [f"repositories[0].name: {NAME_RULE}"]),
     ("name-missing", _set("scripts.1", {"body": "echo\n"}), ["scripts[1].name: required"]),

@@ -16,6 +16,9 @@ from packages_admin.tasks import refresh_packages
 from tests.test_packages_install import dpkg_version, make_fake_tools, needs_root, remove_hello
 from tests.test_packages_validation import HOSTILE_NAMES
 
+# Real apt-get and dpkg take one system-wide lock: parallel workers run these files on one of them.
+pytestmark = pytest.mark.xdist_group("apt")
+
 ROOT = Path(__file__).resolve().parent.parent
 ADD_URL = reverse("admin:packages_admin_packageinstall_add")
 LIST_URL = reverse("admin:packages_admin_packageinstall_changelist")

@@ -17,6 +17,9 @@ from packages_admin import services
 from packages_admin.models import AptLock, PackageInstall
 from tests.test_packages_validation import HOSTILE_NAMES
 
+# Real apt-get and dpkg take one system-wide lock: parallel workers run these files on one of them.
+pytestmark = pytest.mark.xdist_group("apt")
+
 ROOT = Path(__file__).resolve().parent.parent
 APT_TOOLS = ("apt-get", "apt-cache", "apt", "sudo", "dpkg-query", "dpkg")
 MISSING_PACKAGE = "borgui-test-no-such-package"

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from repositories.models import BackupPlan, PlanRun
-from repositories.services.scheduling import next_slot, schedule_name
+from repositories.services.scheduling import next_slot, rearm_missing, schedule_name
 from tests.factories import make_plan, make_repository, make_source_tree
 
 
@@ -21,6 +21,22 @@ def test_next_slot_is_computed_in_the_plans_timezone():
     )
     plan.timezone = ""
     assert next_slot(plan, after).astimezone(UTC) == datetime(2026, 3, 29, 3, 0, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_a_stored_schedule_that_never_runs_is_not_armed_and_breaks_nothing(tmp_path, admin_client):
+    # Saved before such schedules were refused (31 February): croniter finds no next date.
+    repository = make_repository(tmp_path / "repo", init=False)
+    plan = make_plan("feb31", [repository], ["/srv"])
+    BackupPlan.objects.filter(pk=plan.pk).update(schedule="0 0 31 2 *")
+    plan.refresh_from_db()
+    assert next_slot(plan, timezone.now()) is None
+    plan.save()
+    assert rearm_missing() == 1
+    assert not Schedule.objects.filter(name=schedule_name(plan)).exists()
+    page = admin_client.get("/admin/repositories/backupplan/")
+    assert page.status_code == 200
+    assert "never (this schedule never runs)" in page.content.decode()
 
 
 @pytest.mark.django_db

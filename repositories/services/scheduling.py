@@ -9,10 +9,10 @@ one-shot schedule in the past fires once), never once per missed slot.
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
 from django.utils import timezone
 from django_q.models import Schedule
 
+from borgui.validators import cron_next_run
 from repositories.models import BackupPlan
 
 TASK = "repositories.tasks.run_scheduled_plan"
@@ -22,15 +22,17 @@ def schedule_name(plan: BackupPlan) -> str:
     return f"plan:{plan.pk}"
 
 
-def next_slot(plan: BackupPlan, after: datetime) -> datetime:
+def next_slot(plan: BackupPlan, after: datetime) -> datetime | None:
+    """None for a schedule with no next run (a row saved before such schedules were refused)."""
     zone = ZoneInfo(plan.timezone) if plan.timezone else UTC
-    return croniter(plan.schedule, after.astimezone(zone)).get_next(datetime)
+    return cron_next_run(plan.schedule, after.astimezone(zone))
 
 
 def sync_schedule(plan: BackupPlan, after: datetime | None = None) -> Schedule | None:
     """Create, re-arm or remove the plan's schedule to match the plan."""
     name = schedule_name(plan)
-    if not plan.enabled or not plan.schedule:
+    next_run = next_slot(plan, after or timezone.now()) if plan.enabled and plan.schedule else None
+    if next_run is None:
         Schedule.objects.filter(name=name).delete()
         return None
     schedule, _created = Schedule.objects.update_or_create(
@@ -42,7 +44,7 @@ def sync_schedule(plan: BackupPlan, after: datetime | None = None) -> Schedule |
             "kwargs": repr({"q_options": {"timeout": -1}}),
             "schedule_type": Schedule.ONCE,
             "repeats": 1,
-            "next_run": next_slot(plan, after or timezone.now()),
+            "next_run": next_run,
             "intended_date_kwarg": "slot",
         },
     )
