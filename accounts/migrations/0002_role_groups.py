@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
-        ("repositories", "0007_run_permissions"),
+        ("repositories", "0008_run_permissions"),
         ("hooks", "0003_hook_type_labels"),
         ("packages_admin", "0001_initial"),
     ]
