@@ -87,8 +87,7 @@ COVERED_APPS = (
     "otp_totp",
     "otp_static",
 )
-UNASSIGNED = frozenset({"auth.add_permission", "auth.change_permission", "auth.delete_permission",
-                        "auth.view_permission"})  # fmt: skip
+UNASSIGNED = frozenset(f"auth.{action}_permission" for action in ("add", "change", "delete", "view"))
 
 
 def object_permissions(model_label: str, viewers: frozenset[Role]) -> dict[str, frozenset[Role]]:

@@ -159,7 +159,7 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600, minimum=60)
 
 # --- sign-in (docs/users.md) ---------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user name or address
+    "accounts.backends.LockoutBackend",  # first: refuses a locked-out user name or address (django-axes)
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Reverse proxies whose X-Forwarded-For (and remote-user header) are believed; nobody else's.
