@@ -1,4 +1,4 @@
-"""Repository leases: two backups never write one repository at the same time (SPEC §3).
+"""Repository leases: two backups never write one repository at the same time (docs/running-plans.md#leases).
 
 A lease is a row per repository; taking it is one conditional UPDATE, so it is atomic on
 PostgreSQL and SQLite and holds across worker machines. A lease held by a run that is no
