@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-APPS = ("borgui", "common", "configuration", "hooks", "packages_admin", "repositories", "system")
+APPS = ("accounts", "borgui", "common", "configuration", "hooks", "packages_admin", "repositories", "system")
 
 # (file, imported module): why the import is inside a function.
 ALLOWED_FUNCTION_IMPORTS = {
@@ -22,6 +22,8 @@ ALLOWED_FUNCTION_IMPORTS = {
     ("repositories/apps.py", "repositories"): "app registry (signals)",
     ("repositories/apps.py", "repositories.services"): "app registry (steps)",
     ("hooks/apps.py", "repositories.services"): "app registry (steps)",
+    ("accounts/apps.py", "accounts.roles"): "app registry (signals)",
+    ("accounts/apps.py", "accounts.users"): "app registry (signals)",
     # Management commands import their work in handle(), so `--help` and a usage error
     # answer without loading models and services (test_run_backup checks start-up).
     ("repositories/management/commands/run_backup.py", "repositories.models"): "start-up",

@@ -105,7 +105,7 @@ def world(tmp_path):
     execution = ScriptExecution.objects.create(script=script, script_name=script.name, hook_type="test")
     owner = User.objects.create_user("device-owner")
     attempt = {"username": "someone", "ip_address": "192.0.2.1", "user_agent": "test", "path_info": "/admin/login/"}
-    task = {"func": "borgui.tasks.system_report", "started": "2026-01-01T00:00Z", "stopped": "2026-01-01T00:00Z"}
+    task = {"func": "system.tasks.system_report", "started": "2026-01-01T00:00Z", "stopped": "2026-01-01T00:00Z"}
     return {
         "repositories.sshconnection": SSHConnection.objects.create(name="box", host="127.0.0.1", username="u"),
         "repositories.repository": repository,
