@@ -131,3 +131,14 @@ def test_removing_two_factor_needs_the_current_code(client, operator):
 def test_an_outsider_never_reaches_the_page(client, outsider):
     response = client.get(PAGE)
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+def test_required_two_factor_leaves_proxy_and_provider_sign_ins_to_them(client, operator, settings):
+    # The proxy or the OpenID provider asked for the second factor, if at all (docs/users.md).
+    settings.BORGUI_REQUIRE_2FA = True
+    backend = "accounts.backends.ProxyRemoteUserBackend"
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, backend]
+    client.force_login(operator, backend=backend)
+    assert client.get("/admin/").status_code == 200
+    client.force_login(operator, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/admin/").status_code == 302
