@@ -195,7 +195,7 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
     def import_existing(self, request, queryset):
         return self._queue(request, queryset, "import")
 
-    @admin.action(description="Check (borg check)", permissions=["change"])
+    @admin.action(description="Check (borg check)", permissions=["check"])
     def check_repository(self, request, queryset):
         return self._queue(request, queryset, "check")
 
@@ -247,6 +247,9 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
 
     def has_break_lock_permission(self, request):
         return request.user.has_perm("repositories.break_lock")
+
+    def has_check_permission(self, request):
+        return request.user.has_perm("repositories.check_repository")
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.change_passphrase_view)
@@ -469,13 +472,13 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     def status_badge(self, run):
         return status_badge(run.status)
 
-    @admin.action(description="Cancel", permissions=["run"])
+    @admin.action(description="Cancel", permissions=["cancel"])
     def cancel(self, request, queryset):
         cancelled = sum(1 for run in queryset if runs.request_cancel(run))
         self.message_user(request, f"{cancelled} run(s) cancelled or asked to stop.", messages.SUCCESS)
 
-    def has_run_permission(self, request):
-        return request.user.has_perm("repositories.run_plan")
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("repositories.cancel_run")
 
     def get_urls(self):
         return [
@@ -486,7 +489,7 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     def cancel_view(self, request, pk):
         if request.method != "POST":
             return redirect("admin:repositories_planrun_change", pk)
-        if not self.has_run_permission(request):
+        if not self.has_cancel_permission(request):
             raise PermissionDenied
         run = PlanRun.objects.filter(pk=pk).first()
         if run and runs.request_cancel(run):
@@ -500,6 +503,6 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "run_active": bool(run and Status(run.status).is_active),
-            "can_cancel": self.has_run_permission(request),
+            "can_cancel": self.has_cancel_permission(request),
         }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -110,7 +110,10 @@ class Repository(models.Model):
     class Meta:
         verbose_name_plural = "repositories"
         ordering = ["name"]
-        permissions = [("break_lock", "Can break the borg lock of a repository")]
+        permissions = [
+            ("break_lock", "Can break the borg lock of a repository"),
+            ("check_repository", "Can start a repository check"),
+        ]
 
     def __str__(self):
         return self.name
@@ -199,7 +202,7 @@ class BackupPlan(models.Model):
 
     class Meta:
         ordering = ["name"]
-        permissions = [("run_plan", "Can run a backup plan now and cancel its runs")]
+        permissions = [("run_plan", "Can run a backup plan now")]
 
     def __str__(self):
         return self.name
@@ -296,6 +299,7 @@ class PlanRun(models.Model):
                 condition=models.Q(trigger="schedule"),
             )
         ]
+        permissions = [("cancel_run", "Can cancel a run in progress")]
 
     def __str__(self):
         return f"{self.plan} #{self.pk}"

@@ -15,8 +15,8 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 APPS = (
-    "archives", "borgui", "common", "configuration", "hooks", "notifications", "packages_admin", "repositories",
-    "system",
+    "accounts", "archives", "borgui", "common", "configuration", "hooks", "notifications", "packages_admin",
+    "repositories", "system",
 )  # fmt: skip
 
 # (file, imported module): why the import is inside a function.
@@ -26,6 +26,8 @@ ALLOWED_FUNCTION_IMPORTS = {
     ("repositories/apps.py", "repositories.services"): "app registry (steps)",
     ("hooks/apps.py", "repositories.services"): "app registry (steps)",
     ("notifications/apps.py", "repositories.services"): "app registry (steps)",
+    ("accounts/apps.py", "accounts.roles"): "app registry (signals)",
+    ("accounts/apps.py", "accounts.users"): "app registry (signals)",
     # Management commands import their work in handle(), so `--help` and a usage error
     # answer without loading models and services (test_run_backup checks start-up).
     ("repositories/management/commands/run_backup.py", "repositories.models"): "start-up",
