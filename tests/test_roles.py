@@ -24,7 +24,9 @@ from django_q.models import OrmQ, Schedule, Task
 
 from accounts.roles import COVERED_APPS, SYSTEM_PERMISSION, UNASSIGNED, Role, markdown_matrix, matrix
 from accounts.roles import role_permissions as matrix_permissions
+from archives.models import Archive, RestoreJob
 from hooks.models import HookAttachment, ScriptExecution
+from notifications.models import Channel
 from packages_admin.models import PackageInstall
 from repositories.models import PlanRun, RepositoryJob, SSHConnection
 from tests.factories import make_plan, make_repository
@@ -103,6 +105,7 @@ def world(tmp_path):
     script = make_script("probe", "#!/bin/sh\necho saved body\n", approved=False)
     HookAttachment.objects.create(script=script, repository=repository, hook_type="pre-backup")
     execution = ScriptExecution.objects.create(script=script, script_name=script.name, hook_type="test")
+    archive = Archive.objects.create(repository=repository, name="nightly-1", plan=plan)
     owner = User.objects.create_user("device-owner")
     attempt = {"username": "someone", "ip_address": "192.0.2.1", "user_agent": "test", "path_info": "/admin/login/"}
     task = {"func": "system.tasks.system_report", "started": "2026-01-01T00:00Z", "stopped": "2026-01-01T00:00Z"}
@@ -114,6 +117,11 @@ def world(tmp_path):
         "hooks.script": script,
         "hooks.scriptexecution": execution,
         "packages_admin.packageinstall": PackageInstall.objects.create(name="hello"),
+        "archives.archive": archive,
+        "archives.restorejob": RestoreJob.objects.create(
+            repository=repository, archive_name=archive.name, target=str(tmp_path / "restore"), requested_by=owner
+        ),
+        "notifications.channel": Channel.objects.create(name="ops", url="json://127.0.0.1:9/borgui-secret-token"),
         "auth.user": None,  # filled in per role: the user itself
         "auth.group": Group.objects.get(name="viewer"),
         "django_q.schedule": Schedule.objects.first(),
@@ -163,6 +171,9 @@ NOBODY = {
     ("hooks.scriptexecution", "add"), ("hooks.scriptexecution", "change POST"),
     ("django_q.success", "add"), ("django_q.failure", "add"), ("django_q.ormq", "add"),
     ("axes.accessattempt", "add"), ("axes.accesslog", "add"), ("axes.accessfailurelog", "add"),
+    # Archives come from borg; they are deleted only by the action, which deletes in borg first.
+    ("archives.archive", "add"), ("archives.archive", "change POST"), ("archives.archive", "delete"),
+    ("archives.restorejob", "add"), ("archives.restorejob", "change POST"),
 }  # fmt: skip
 # Other URLs: (method → (permission needed, answer when held)); None needs only a staff login.
 CUSTOM = {
@@ -185,6 +196,21 @@ CUSTOM = {
         "POST": (("hooks.add_script", "hooks.approve_script"), 302),
     },
     "admin:autocomplete": {"GET": ("repositories.view_repository", 200)},
+    # Follows repository actions queued on the worker (initialise, check, list).
+    "admin:repositories_repository_operations": {"GET": ("repositories.view_repository", 200)},
+    # Archives: no index is built yet, so browse and restore say it is being built.
+    "admin:archives_archive_browse": {"GET": ("archives.view_archive", 200)},
+    "admin:archives_archive_download": {"GET": ("archives.download_archive", 409)},  # the index is not ready
+    "admin:archives_archive_restore": {
+        "GET": ("archives.restore_archive", 200),
+        "POST": ("archives.restore_archive", 200),
+    },
+    "admin:archives_archive_index": {"GET": ("archives.view_archive", 302), "POST": ("archives.view_archive", 302)},
+    "admin:archives_archive_refresh": {"GET": (None, 302), "POST": ("archives.view_archive", 302)},
+    "admin:archives_archive_diff": {"GET": ("archives.view_archive", 200)},  # follows a task on the worker
+    "admin:archives_restorejob_cancel": {"GET": (None, 302), "POST": ("archives.restore_archive", 302)},
+    # Token-protected, not role-protected: without BORGUI_METRICS_TOKEN it is not there.
+    "metrics": {"GET": (None, 404)},
     "admin:view_on_site": {"GET": (None, 302)},
     "two_factor": {"GET": (None, 200)},  # everyone's own
     # OpenID Connect is off here (tests/test_sign_in_oidc.py turns it on): no such pages.
@@ -209,8 +235,16 @@ def _custom_url(name: str, world) -> str:
         "admin:otp_totp_totpdevice_config": [world["otp_totp.totpdevice"].pk],
         "admin:otp_totp_totpdevice_qrcode": [world["otp_totp.totpdevice"].pk],
         "admin:view_on_site": [ContentType.objects.get_for_model(script).pk, script.pk],
+        "admin:archives_archive_browse": [world["archives.archive"].pk],
+        "admin:archives_archive_download": [world["archives.archive"].pk],
+        "admin:archives_archive_restore": [world["archives.archive"].pk],
+        "admin:archives_archive_index": [world["archives.archive"].pk],
+        "admin:archives_archive_refresh": [repository.pk],
+        "admin:archives_restorejob_cancel": [world["archives.restorejob"].pk],
     }
     url = reverse(name, args=by_object.get(name, []))
+    if name == "admin:archives_archive_diff":
+        url += "?task=" + "c" * 32
     if name == "admin:autocomplete":
         url += "?app_label=repositories&model_name=planrepository&field_name=repository&term="
     return url
@@ -313,6 +347,12 @@ ACTION_PERMISSIONS = {
         "delete_selected": "hooks.delete_script",
     },
     "hooks.scriptexecution": {"delete_selected": "hooks.delete_scriptexecution"},
+    "archives.archive": {"delete_archives": "archives.delete_archive", "diff_archives": "archives.view_archive"},
+    "archives.restorejob": {"delete_selected": "archives.delete_restorejob"},
+    "notifications.channel": {
+        "send_test": "notifications.change_channel",
+        "delete_selected": "notifications.delete_channel",
+    },
     "packages_admin.packageinstall": {
         "install_again": "packages_admin.install_package",
         "refresh_status": "packages_admin.change_packageinstall",
@@ -379,6 +419,12 @@ def test_buttons_show_only_for_who_may_use_them(role, world, signed_in, client):
     assert ('id="change-passphrase"' in page) == holds(role, "repositories.change_repository")
     index = client.get(reverse("admin:index")).content.decode()
     assert ('href="/admin/system/"' in index) == holds(role, SYSTEM_PERMISSION)
+    page = client.get(reverse("admin:archives_archive_restore", args=[world["archives.archive"].pk]))
+    assert page.status_code == (200 if holds(role, "archives.restore_archive") else 403)
+    channel = client.get(reverse("admin:notifications_channel_change", args=[world["notifications.channel"].pk]))
+    assert "borgui-secret-token" not in channel.content.decode()
+    assert "127.0.0.1" not in channel.content.decode()  # the scheme only, for every role
+    assert ('name="url"' in channel.content.decode()) == holds(role, "notifications.change_channel")
 
 
 def test_a_user_put_in_a_role_group_becomes_staff(outsider, client):
