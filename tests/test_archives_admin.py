@@ -211,3 +211,17 @@ def test_the_admins_own_delete_page_cannot_drop_an_archive_row(client, admin, ar
     assert response.status_code == 403 and Archive.objects.filter(pk=found.pk).exists()
     changelist = client.get(reverse("admin:archives_archive_changelist"))
     assert "delete_archives" in changelist.context["action_form"].fields["action"].choices.__repr__()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_a_viewer_browses_but_sees_no_download_or_restore(role, role_user, admin_login, page, live_server, archive):
+    found, _ = archive
+    index.build(found, holder="test")
+    admin_login(role_user(role))
+    may = role == "operator"  # download_archive and restore_archive (docs/security.md)
+    page.goto(live_server.url + _browse_url(found))
+    expect(page.locator("#archive-entries")).to_contain_text("docs")
+    assert (page.locator("a.download").count() > 0) == may
+    assert page.locator("#restore-selected").count() == int(may)
+    assert (page.locator("#archive-entries input[type=checkbox]").count() > 0) == may
