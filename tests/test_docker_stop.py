@@ -132,8 +132,7 @@ def test_daemon_unreachable_fails_the_run_readably_and_post_steps_still_run(dock
 
 def test_the_stop_comes_after_the_hook_engine_whatever_the_registration_order():
     names = [type(registrant).__name__ for registrant in steps.registered()]
-    assert names[-1] == "ContainerStopSteps"
-    assert "HookSteps" in names
+    assert names.index("ContainerStopSteps") > names.index("HookSteps")
     assert ContainerStopSteps.order > 0
 
 

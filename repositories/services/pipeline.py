@@ -77,6 +77,7 @@ def execute(run: PlanRun, echo=None) -> Status:
             status = runner.execute()
         finally:
             leases.release_all(run)
+        runner.after_leases()
     return status
 
 
@@ -206,6 +207,9 @@ class _PlanRunner:
     def _after_run(self) -> None:
         steps.after_run(self.ctx)
 
+    def after_leases(self) -> None:
+        steps.after_leases(self.ctx)
+
     # --- borg ------------------------------------------------------------------------
 
     def _create_archive(self, job: RepositoryJob) -> Status:
@@ -244,6 +248,8 @@ class _PlanRunner:
     def _record_create(self, job: RepositoryJob, archive: str, result: borg.BorgResult) -> None:
         job.borg_exit_code = result.exit_code
         job.log = result.log.value()
+        # The archive list records the new archive from this output (docs/archives.md).
+        self.ctx.notes.setdefault("borg_create", {})[job.pk] = result.json().get("archive", {})
         stats = result.json().get("archive", {}).get("stats", {})
         if result.exit_code in (0, 1) or stats:
             job.archive_name = archive
@@ -279,6 +285,7 @@ class _PlanRunner:
         if result.exit_code != 0:
             self.log(f"{repository.name}: {result.error_line()}")
             return at_least_warning(status)
+        self.ctx.notes.setdefault("pruned", set()).add(repository.pk)  # its archive list is refreshed
         return status
 
     # --- bookkeeping -----------------------------------------------------------------
@@ -304,4 +311,5 @@ class _PlanRunner:
             status=status, reason=reason[:500], finished=timezone.now(), log=self.log.value()
         )
         self.run.status = status
+        steps.run_finished(self.ctx, status)
         return status

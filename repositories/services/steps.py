@@ -12,7 +12,7 @@ order of INSTALLED_APPS.
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from django.utils.module_loading import import_string
@@ -34,6 +34,9 @@ class StepContext:
     monitor: RunMonitor | None = None
     job: RepositoryJob | None = None
     recovering: bool = False
+    # What one step leaves for a later one, by key ("borg_create": job id → the archive of
+    # `borg create --json`, "pruned": ids of pruned repositories; docs/archives.md).
+    notes: dict = field(default_factory=dict)
 
     @property
     def cancelled(self) -> bool:
@@ -50,6 +53,10 @@ class RunSteps(Protocol):
     def plan_post(self, ctx: StepContext, status: Status) -> Status: ...
 
     def after_run(self, ctx: StepContext) -> None: ...
+
+    def after_leases(self, ctx: StepContext) -> None: ...
+
+    def run_finished(self, ctx: StepContext, status: Status) -> None: ...
 
 
 class PartialSteps:
@@ -68,6 +75,13 @@ class PartialSteps:
         return status
 
     def after_run(self, ctx: StepContext) -> None:
+        return None
+
+    def after_leases(self, ctx: StepContext) -> None:
+        """After the run gave its leases back: work that takes leases of its own."""
+        return None
+
+    def run_finished(self, ctx: StepContext, status: Status) -> None:
         return None
 
 
@@ -161,3 +175,13 @@ def plan_post(ctx: StepContext, status: Status) -> Status:
 
 def after_run(ctx: StepContext) -> None:
     _each(ctx, "after-run", lambda r, _: r.after_run(ctx), None, None)
+
+
+def after_leases(ctx: StepContext) -> None:
+    _each(ctx, "after-leases", lambda r, _: r.after_leases(ctx), None, None)
+
+
+def run_finished(ctx: StepContext, status: Status) -> None:
+    """Once the run's final status is saved: what registrants do then (notifications, pings)
+    can neither change nor delay it."""
+    _each(ctx, "run-finished", lambda r, _: r.run_finished(ctx, status), None, None)
