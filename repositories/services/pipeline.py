@@ -249,7 +249,7 @@ class _PlanRunner:
         job.borg_exit_code = result.exit_code
         job.log = result.log.value()
         # The archive list records the new archive from this output (docs/archives.md).
-        self.ctx.notes.setdefault("borg_create", {})[job.pk] = result.json().get("archive", {})
+        self.ctx.created_archives[job.pk] = result.json().get("archive", {})
         stats = result.json().get("archive", {}).get("stats", {})
         if result.exit_code in (0, 1) or stats:
             job.archive_name = archive
@@ -285,7 +285,7 @@ class _PlanRunner:
         if result.exit_code != 0:
             self.log(f"{repository.name}: {result.error_line()}")
             return at_least_warning(status)
-        self.ctx.notes.setdefault("pruned", set()).add(repository.pk)  # its archive list is refreshed
+        self.ctx.pruned_repository_ids.add(repository.pk)  # its archive list is refreshed
         return status
 
     # --- bookkeeping -----------------------------------------------------------------

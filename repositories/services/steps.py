@@ -34,9 +34,10 @@ class StepContext:
     monitor: RunMonitor | None = None
     job: RepositoryJob | None = None
     recovering: bool = False
-    # What one step leaves for a later one, by key ("borg_create": job id → the archive of
-    # `borg create --json`, "pruned": ids of pruned repositories; docs/archives.md).
-    notes: dict = field(default_factory=dict)
+    # What the pipeline leaves for later steps (docs/archives.md): the archive each job's
+    # `borg create --json` reported, by job id, and the repositories a prune changed.
+    created_archives: dict[int, dict] = field(default_factory=dict)
+    pruned_repository_ids: set[int] = field(default_factory=set)
 
     @property
     def cancelled(self) -> bool:
