@@ -3,6 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from borgui import views
+from notifications.views import metrics_view
 from system import views as system_views
 
 # SimpleAdminConfig: admin modules are imported here, for the web process only, so that
@@ -16,6 +17,7 @@ system_views.add_system_link(admin.site)
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),  # normally answered by HealthCheckMiddleware
+    path("metrics", metrics_view, name="metrics"),  # Prometheus (docs/notifications.md)
     path("admin/system/", admin.site.admin_view(system_views.system_view), name="system"),
     path("admin/", admin.site.urls),
 ]

@@ -29,7 +29,17 @@ from django.db.models import ProtectedError
 
 from configuration import base, schema
 from configuration.base import Item
-from configuration.kinds import DOCUMENT, KINDS, TOP_LEVEL_KEYS, packages, plans, repositories, scripts, ssh_connections
+from configuration.kinds import (
+    DOCUMENT,
+    KINDS,
+    TOP_LEVEL_KEYS,
+    notifications,
+    packages,
+    plans,
+    repositories,
+    scripts,
+    ssh_connections,
+)
 from configuration.problems import ConfigError, Problem, index_path, key_path
 from hooks.models import HookAttachment
 from packages_admin.models import PackageInstall
@@ -90,7 +100,7 @@ class Applier:
         if self.problems:
             return
         self.to_remove = {section: self._prune_names(section) for section in TOP_LEVEL_KEYS}
-        for kind in (ssh_connections, scripts, repositories, plans):
+        for kind in (ssh_connections, scripts, repositories, plans, notifications):
             for index, data in enumerate(self.doc.get(kind.SECTION, [])):
                 kind.prepare(self, index, data)
         packages.prepare_all(self)
@@ -146,6 +156,8 @@ class Applier:
             lambda: repositories.remove(self),
             lambda: repositories.write(self),
             lambda: plans.write(self),
+            lambda: self.remove(notifications.SECTION),
+            lambda: notifications.write(self),
             lambda: self.remove(scripts.SECTION),
             lambda: self.remove(ssh_connections.SECTION),
             lambda: packages.write(self),

@@ -36,6 +36,8 @@ class Item:
     source_connection: str | None = None  # repositories, plans: by name
     init: bool = False  # repositories: run borg init after the write
     repositories: list[str] = field(default_factory=list)  # plans: in order
+    monitoring: object = None  # plans: the PlanMonitoring (ping_url, alert_after_hours) to write
+    plans: list[str] | None = None  # notifications: the channel's plans; None: every plan
 
     @property
     def path(self) -> str:

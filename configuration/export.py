@@ -15,7 +15,8 @@ lists, so applying an export sets every object's attachments. A script is writte
 (applying it then leaves the review state as it is).
 
 Variable names: ``BORGUI_SSH_<NAME>_PRIVATE_KEY``, ``BORGUI_REPOSITORY_<NAME>_PASSPHRASE``,
-``BORGUI_REPOSITORY_<NAME>_EXPORTED_KEY`` and, for a secret parameter value of a hook,
+``BORGUI_REPOSITORY_<NAME>_EXPORTED_KEY``, ``BORGUI_PLAN_<NAME>_PING_URL``,
+``BORGUI_NOTIFICATION_<NAME>_URL`` and, for a secret parameter value of a hook,
 ``BORGUI_ATTACHMENT_<REPOSITORY|PLAN>_<OWNER>_<PRE|POST>_BACKUP_<N>_<PARAMETER>`` (N: the
 hook's position in its list, from 1); upper case, every other character than A–Z and 0–9
 becomes ``_``. Two objects whose names only differ in those characters (``a-b``, ``a_b``)

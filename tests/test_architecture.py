@@ -14,7 +14,10 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-APPS = ("archives", "borgui", "common", "configuration", "hooks", "packages_admin", "repositories", "system")
+APPS = (
+    "archives", "borgui", "common", "configuration", "hooks", "notifications", "packages_admin", "repositories",
+    "system",
+)  # fmt: skip
 
 # (file, imported module): why the import is inside a function.
 ALLOWED_FUNCTION_IMPORTS = {
@@ -22,6 +25,7 @@ ALLOWED_FUNCTION_IMPORTS = {
     ("repositories/apps.py", "repositories"): "app registry (signals)",
     ("repositories/apps.py", "repositories.services"): "app registry (steps)",
     ("hooks/apps.py", "repositories.services"): "app registry (steps)",
+    ("notifications/apps.py", "repositories.services"): "app registry (steps)",
     # Management commands import their work in handle(), so `--help` and a usage error
     # answer without loading models and services (test_run_backup checks start-up).
     ("repositories/management/commands/run_backup.py", "repositories.models"): "start-up",
@@ -51,6 +55,8 @@ ALLOWED_FUNCTION_IMPORTS = {
     ("archives/management/commands/recovery_kit.py", "repositories.models"): "start-up",
     ("archives/management/commands/restore.py", "archives.models"): "start-up",
     ("archives/management/commands/restore.py", "archives.services"): "start-up",
+    ("notifications/management/commands/notify_test.py", "notifications.models"): "start-up",
+    ("notifications/management/commands/notify_test.py", "notifications.services"): "start-up",
     # Migrations pass their historical models; only a caller outside one gets the real ones.
     ("hooks/docker_templates.py", "hooks.models"): "migrations",
 }

@@ -6,8 +6,8 @@ the model's rules), written, and exported: a new field is added in that one modu
 """
 
 from configuration import schema
-from configuration.kinds import packages, plans, repositories, scripts, ssh_connections
+from configuration.kinds import notifications, packages, plans, repositories, scripts, ssh_connections
 
-KINDS = (ssh_connections, scripts, repositories, plans, packages)
+KINDS = (ssh_connections, scripts, repositories, plans, packages, notifications)
 TOP_LEVEL_KEYS = tuple(kind.SECTION for kind in KINDS)
 DOCUMENT = schema.Mapping({kind.SECTION: schema.ListOf(kind.SHAPE) for kind in KINDS})

@@ -4,6 +4,7 @@ from configuration import base, schema
 from configuration.base import Flow, FlowList
 from configuration.kinds import hooks
 from configuration.problems import Problem, index_path, key_path
+from notifications.models import PlanMonitoring
 from repositories.models import BackupPlan, OnRepositoryFailure, PlanRepository
 from repositories.services.retention import plan_repository_problems
 
@@ -16,6 +17,8 @@ KEYS = {
     **{f: f"retention.{f}" for f in BackupPlan.RETENTION_FIELDS},
     **({"stop_containers": "stop_containers"} if HAS_STOP_CONTAINERS else {}),
 }
+# notifications.PlanMonitoring field → key (the ping URL is a secret: ping_url, _env or _file)
+MONITORING_KEYS = {"ping_url": "ping_url", "alert_after_hours": "alert_after_hours"}
 RETENTION = schema.Mapping(
     {key: (schema.Text() if key == "keep_within" else schema.Int()) for key in BackupPlan.RETENTION_FIELDS}
 )
@@ -34,9 +37,11 @@ SHAPE = schema.Mapping(
         "source_connection": schema.Text(),
         "retention": RETENTION,
         **({"stop_containers": schema.ListOf(schema.Text())} if HAS_STOP_CONTAINERS else {}),
+        "alert_after_hours": schema.Int(),
         "hooks": hooks.SHAPE,
     },
     required=["name"],
+    secrets=[schema.SecretSource("ping_url")],
 )
 
 
@@ -69,8 +74,36 @@ def prepare(applier, index: int, data: dict) -> None:
     current = [] if item.new else [r.name for r in obj.ordered_repositories()]
     if current != repositories:
         item.changes.append("repositories")
+    _prepare_monitoring(applier, item)
     hooks.prepare(applier, item)
     applier.items[SECTION].append(item)
+
+
+def _prepare_monitoring(applier, item) -> None:
+    """The plan's ping_url and alert_after_hours (kept beside it, notifications.PlanMonitoring)."""
+    data = item.data
+    monitoring = None if item.new else PlanMonitoring.objects.filter(plan=item.obj).first()
+    monitoring = monitoring or PlanMonitoring()
+    before = base.state(monitoring, MONITORING_KEYS)
+    keys = dict(MONITORING_KEYS)
+    if "ping_url" in data:  # not given: the stored one is kept (as in the admin)
+        monitoring.ping_url = data["ping_url"].value
+        keys["ping_url"] = data["ping_url"].key
+    monitoring.alert_after_hours = data.get("alert_after_hours")
+    applier.problems += base.full_clean(monitoring, item.path, keys, exclude=["plan"])
+    item.changes += base.changes(before, base.state(monitoring, MONITORING_KEYS), MONITORING_KEYS)
+    item.monitoring = monitoring
+
+
+def _write_monitoring(item) -> None:
+    monitoring = item.monitoring
+    if not any(key in item.changes for key in MONITORING_KEYS.values()):
+        return
+    monitoring.plan = item.obj
+    if not monitoring.is_empty:
+        monitoring.save()
+    elif monitoring.pk:
+        monitoring.delete()
 
 
 def write(applier) -> None:
@@ -88,6 +121,7 @@ def write(applier) -> None:
                 PlanRepository(plan=plan, repository=repositories[name], order=order)
                 for order, name in enumerate(item.repositories)
             )
+        _write_monitoring(item)
         hooks.write(applier, item, "plan")
 
 
@@ -100,7 +134,7 @@ def check(applier) -> None:
 
 
 def queryset():
-    return BackupPlan.objects.select_related("source_connection")
+    return BackupPlan.objects.select_related("source_connection", "monitoring")
 
 
 def export(exporter, plan: BackupPlan) -> dict:
@@ -126,5 +160,10 @@ def export(exporter, plan: BackupPlan) -> dict:
         out["retention"] = retention
     if HAS_STOP_CONTAINERS and plan.stop_containers:
         out["stop_containers"] = FlowList(plan.stop_containers)
+    monitoring = getattr(plan, "monitoring", None)  # a plan without one raises an AttributeError
+    if monitoring is not None and monitoring.ping_url:
+        out["ping_url_env"] = exporter.ref(("plan", plan.name, "ping_url"), f"ping URL of plan {plan.name}")
+    if monitoring is not None and monitoring.alert_after_hours is not None:
+        out["alert_after_hours"] = monitoring.alert_after_hours
     out["hooks"] = hooks.export(exporter, plan, "plan")
     return out

@@ -311,4 +311,5 @@ class _PlanRunner:
             status=status, reason=reason[:500], finished=timezone.now(), log=self.log.value()
         )
         self.run.status = status
+        steps.run_finished(self.ctx, status)
         return status

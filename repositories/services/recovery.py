@@ -83,6 +83,8 @@ def recover_run(run: PlanRun) -> bool:
         PlanRun.objects.filter(pk=run.pk).update(
             status=Status.FAILURE, reason=INTERRUPTED, finished=timezone.now(), log=log.value()
         )
+    run.refresh_from_db()
+    steps.run_finished(ctx, Status.FAILURE)
     return True
 
 

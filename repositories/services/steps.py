@@ -56,6 +56,8 @@ class RunSteps(Protocol):
 
     def after_leases(self, ctx: StepContext) -> None: ...
 
+    def run_finished(self, ctx: StepContext, status: Status) -> None: ...
+
 
 class PartialSteps:
     """Base for a registrant that implements only some steps: the others change nothing."""
@@ -77,6 +79,9 @@ class PartialSteps:
 
     def after_leases(self, ctx: StepContext) -> None:
         """After the run gave its leases back: work that takes leases of its own."""
+        return None
+
+    def run_finished(self, ctx: StepContext, status: Status) -> None:
         return None
 
 
@@ -174,3 +179,9 @@ def after_run(ctx: StepContext) -> None:
 
 def after_leases(ctx: StepContext) -> None:
     _each(ctx, "after-leases", lambda r, _: r.after_leases(ctx), None, None)
+
+
+def run_finished(ctx: StepContext, status: Status) -> None:
+    """Once the run's final status is saved: what registrants do then (notifications, pings)
+    can neither change nor delay it."""
+    _each(ctx, "run-finished", lambda r, _: r.run_finished(ctx, status), None, None)
