@@ -1,0 +1,217 @@
+"""Plans whose sources are on the source host: pull mode over SSHFS (docs/remote-sources.md).
+
+The "source host" is an sshd in its own mount namespace, where /srv is an empty tmpfs: what
+the tests write there exists only on that side, never on the worker's own filesystem.
+"""
+
+import html
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.urls import reverse
+
+from repositories.models import BackupPlan, PlanRepository, SourceMount
+from repositories.services import runs
+from repositories.services.remote_sources import NO_CONNECTION, mount_root
+from repositories.services.retention import plan_repository_problems
+from tests.adminkit import form_data
+from tests.factories import make_plan, make_repository
+from tests.remotekit import archive_items, connect, extract_text, sshfs_mounts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def web1(remote_sshd):
+    remote_sshd.remote("rm -rf /srv/* && mkdir -p /srv/data/sub /srv/app && echo hello > /srv/data/a.txt")
+    yield connect(remote_sshd)
+    remote_sshd.remote("rm -rf /srv/*")
+
+
+def remote_plan(tmp_path, connection, sources=("/srv/data",), **fields):
+    repository = make_repository(tmp_path / "repo")
+    return make_plan("pull", [repository], list(sources), source_connection=connection, sources_on="source", **fields)
+
+
+def test_the_archive_holds_the_remote_files_with_the_paths_of_a_local_backup(tmp_path, web1, remote_sshd):
+    remote_sshd.remote(
+        "printf 'app config\\n' > /srv/app/config.yml && ln -s ../a.txt /srv/data/sub/link"
+        " && ln -s /etc/hostname /srv/data/absolute && chown 4321:4322 /srv/data/a.txt"
+    )
+    assert not Path("/srv/data/a.txt").exists(), "the source paths exist only on the remote side"
+    plan = remote_plan(tmp_path, web1, ["/srv/data/", "/srv/app"])
+    run = runs.run_in_foreground(plan)
+    job = run.jobs.get()
+    assert (run.status, job.status) == ("success", "success"), run.log
+    items = archive_items(job.repository, job.archive_name)
+    assert set(items) == {
+        "srv/data", "srv/data/a.txt", "srv/data/sub", "srv/data/sub/link", "srv/data/absolute", "srv/app",
+        "srv/app/config.yml",
+    }  # fmt: skip
+    assert extract_text(job.repository, job.archive_name, "srv/app/config.yml") == "app config\n"
+    # Symlinks as they are on the host; owners by number (--numeric-ids: no names at all).
+    assert items["srv/data/sub/link"]["linktarget"] == "../a.txt"
+    assert items["srv/data/absolute"]["linktarget"] == "/etc/hostname"
+    assert (items["srv/data/a.txt"]["uid"], items["srv/data/a.txt"]["gid"]) == (4321, 4322)
+    assert items["srv/data/sub"]["user"] == 0, "root's uid, not the worker's name for it"
+    assert sshfs_mounts() == []
+    mounts = list(SourceMount.objects.filter(run=run).order_by("id"))
+    assert [(m.source, m.mount_point) for m in mounts] == [
+        ("/srv/data/", str(mount_root(plan) / "srv/data")),
+        ("/srv/app", str(mount_root(plan) / "srv/app")),
+    ]
+    assert all(m.mounted_at and m.unmounted_at and not m.error for m in mounts)
+    assert mounts[0].host == f"web1 ({remote_sshd.user}@{remote_sshd.host}:{remote_sshd.port})"
+    assert "mounted /srv/data/ from web1" in run.log and "unmounted /srv/app" in run.log
+
+
+def test_an_unchanged_remote_file_is_not_read_again(tmp_path, web1, remote_sshd):
+    """The mount point never changes for the plan, so borg's files cache (mtime and size on
+    a FUSE mount) knows the file: a change that keeps both is not even read."""
+    # borg keeps no cache entry for the newest file of a backup: a.txt is not the newest.
+    remote_sshd.remote("touch -d 2020-01-01 /srv/data/a.txt && echo newer > /srv/data/b.txt")
+    plan = remote_plan(tmp_path, web1)
+    first = runs.run_in_foreground(plan).jobs.get()
+    remote_sshd.remote("echo HELLO > /srv/data/a.txt && touch -d 2020-01-01 /srv/data/a.txt")
+    second = runs.run_in_foreground(plan).jobs.get()
+    assert second.status == "success", second.run.log
+    assert extract_text(second.repository, second.archive_name, "srv/data/a.txt") == "hello\n"
+    remote_sshd.remote("touch -d 2020-01-02 /srv/data/a.txt")
+    third = runs.run_in_foreground(plan).jobs.get()
+    assert extract_text(third.repository, third.archive_name, "srv/data/a.txt") == "HELLO\n"
+    assert first.archive_name != second.archive_name
+
+
+def test_a_missing_remote_path_fails_before_borg_with_the_reason_and_leaves_no_mount(tmp_path, web1):
+    plan = remote_plan(tmp_path, web1, ["/srv/data", "/srv/nothing-here"])
+    run = runs.run_in_foreground(plan)
+    job = run.jobs.get()
+    assert (run.status, job.status) == ("failure", "failure")
+    assert job.reason == f"source /srv/nothing-here does not exist on {SourceMount.objects.last().host}"
+    assert job.borg_exit_code is None and not job.archive_name, "borg never ran"
+    assert sshfs_mounts() == []
+    assert SourceMount.objects.filter(run=run, unmounted_at__isnull=True).count() == 0
+
+
+def test_a_wrong_host_key_fails_clearly_and_leaves_no_mount(tmp_path, web1, remote_sshd):
+    other = remote_sshd.root / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    key_type, key = other.with_suffix(".pub").read_text().split()[:2]
+    web1.known_hosts = f"[{remote_sshd.host}]:{remote_sshd.port} {key_type} {key}"
+    web1.save()
+    run = runs.run_in_foreground(remote_plan(tmp_path, web1))
+    job = run.jobs.get()
+    assert job.status == "failure"
+    assert "the host key of web1" in job.reason and "does not match" in job.reason, job.reason
+    assert job.borg_exit_code is None
+    assert sshfs_mounts() == []
+
+
+def test_a_file_is_refused_as_a_remote_source(tmp_path, web1):
+    job = runs.run_in_foreground(remote_plan(tmp_path, web1, ["/srv/data/a.txt"])).jobs.get()
+    assert job.reason.startswith("source /srv/data/a.txt is not a directory on web1")
+    assert sshfs_mounts() == []
+
+
+@pytest.mark.parametrize(
+    "sources, message",
+    [
+        (["srv/data"], "absolute paths"),
+        (["/srv/../etc"], "without . or .."),
+        (["/"], "/ cannot be a source"),
+        (["/srv", "/srv/data"], "/srv/data lies inside /srv"),
+    ],
+)
+def test_remote_sources_are_plain_absolute_paths_not_inside_each_other(tmp_path, web1, sources, message):
+    plan = remote_plan(tmp_path, web1)
+    plan.sources = sources
+    with pytest.raises(ValidationError, match=message):
+        plan.full_clean()
+
+
+def test_remote_sources_need_the_plans_source_connection(tmp_path, web1):
+    plan = remote_plan(tmp_path, web1)
+    plan.source_connection = None
+    assert plan_repository_problems(plan, plan.ordered_repositories()) == [NO_CONNECTION]
+    plan.save()
+    assert runs.run_in_foreground(plan).jobs.get().reason == NO_CONNECTION
+
+
+def test_a_repository_source_connection_on_another_host_is_refused(tmp_path, web1, remote_sshd):
+    plan = remote_plan(tmp_path, web1)
+    repository = plan.ordered_repositories()[0]
+    repository.source_connection = connect(remote_sshd, name="web1-again", username="backup")
+    repository.save()
+    assert plan_repository_problems(plan, [repository]) == [], "the same host and port with another user is fine"
+    repository.source_connection = connect(remote_sshd, name="db2", host="db2.example")
+    repository.save()
+    [problem] = plan_repository_problems(plan, [repository])
+    assert "db2 names another host than the plan's web1" in problem
+    # Checked again when the run starts (the repository may have been changed since).
+    job = runs.run_in_foreground(plan).jobs.get()
+    assert job.status == "failure" and "names another host" in job.reason
+    assert SourceMount.objects.count() == 0
+    second = make_repository(tmp_path / "repo2", name="second")
+    PlanRepository.objects.create(plan=plan, repository=second, order=1)
+    plan.sources_on = "local"
+    assert plan_repository_problems(plan, plan.ordered_repositories()) == []
+
+
+def _apply(path) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("apply_config", str(path), stdout=out, stderr=err)
+    except SystemExit as e:
+        return e.code, err.getvalue()
+    return 0, out.getvalue()
+
+
+CONFIG = """
+ssh_connections:
+  - {name: web1, host: 192.0.2.10, username: backup}
+  - {name: db2, host: 192.0.2.20, username: backup}
+repositories:
+  - {name: main, path: %(repo)s, encryption: none, source_connection: %(connection)s}
+plans:
+  - {name: pull, repositories: [main], sources: [/srv/data], source_connection: web1, sources_on: source}
+"""
+
+
+def test_config_as_code_sets_and_exports_sources_on_and_refuses_another_host(tmp_path):
+    config = tmp_path / "borgui.yaml"
+    config.write_text(CONFIG % {"repo": tmp_path / "repo", "connection": "db2"})
+    code, message = _apply(config)
+    assert code != 0
+    assert "plans[0].repositories: Repository main's source connection db2 names another host" in message
+    config.write_text(CONFIG % {"repo": tmp_path / "repo", "connection": "web1"})
+    assert _apply(config)[0] == 0, _apply(config)
+    assert BackupPlan.objects.get(name="pull").sources_on == "source"
+    out = io.StringIO()
+    call_command("export_config", stdout=out)
+    assert "sources_on: source" in out.getvalue()
+
+
+def test_the_admin_sets_sources_on_and_the_run_page_names_the_host_of_each_source(admin, client, tmp_path, web1):
+    plan = remote_plan(tmp_path, web1)
+    client.force_login(admin)
+    url = reverse("admin:repositories_backupplan_change", args=[plan.pk])
+    data = form_data(client, url)
+    assert data["sources_on"] == "source"
+    data["source_connection"] = ""
+    response = client.post(url, data)
+    assert response.status_code == 200 and NO_CONNECTION in html.unescape(response.content.decode())
+    data = form_data(client, url)
+    data["sources_on"] = "local"
+    assert client.post(url, data).status_code == 302
+    plan.refresh_from_db()
+    assert plan.sources_on == "local"
+    plan.sources_on = "source"
+    plan.save()
+    run = runs.run_in_foreground(plan)
+    page = html.unescape(client.get(reverse("admin:repositories_planrun_change", args=[run.pk])).content.decode())
+    assert "Sources mounted from the source host" in page
+    assert f"{web1.username}@{web1.host}:{web1.port}" in page and str(mount_root(plan) / "srv/data") in page
