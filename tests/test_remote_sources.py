@@ -14,12 +14,13 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 
-from repositories.models import BackupPlan, PlanRepository, SourceMount
+from repositories.models import BackupPlan, PlanRepository, PlanRun, RepositoryJob, SourceMount
 from repositories.services import runs
 from repositories.services.remote_sources import NO_CONNECTION, mount_root
 from repositories.services.retention import plan_repository_problems
 from tests.adminkit import form_data
-from tests.factories import make_plan, make_repository
+from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository
+from tests.harness.net import wait_for
 from tests.remotekit import archive_items, connect, extract_text, sshfs_mounts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -215,3 +216,50 @@ def test_the_admin_sets_sources_on_and_the_run_page_names_the_host_of_each_sourc
     page = html.unescape(client.get(reverse("admin:repositories_planrun_change", args=[run.pk])).content.decode())
     assert "Sources mounted from the source host" in page
     assert f"{web1.username}@{web1.host}:{web1.port}" in page and str(mount_root(plan) / "srv/data") in page
+
+
+# --- cancel and a worker killed during borg create ------------------------------------------
+
+
+def _borg_running(run) -> bool:
+    job = RepositoryJob.objects.get(run=run)
+    running = subprocess.run(["pgrep", "-f", f"borg .*{job.repository.location}"], capture_output=True).stdout
+    return job.status == "running" and bool(running) and bool(sshfs_mounts())
+
+
+@pytest.fixture
+def slow_remote_plan(tmp_path, web1, remote_sshd):
+    # 120 MB of random data at zstd,22: borg create takes seconds (tests/factories.py).
+    count, size = SLOW_TREE["files"], SLOW_TREE["size"]
+    remote_sshd.remote(
+        f"mkdir -p /srv/big && i=0; while [ $i -lt {count} ]; do "
+        f"head -c {size} /dev/urandom > /srv/big/f$i; i=$((i+1)); done"
+    )
+    return remote_plan(tmp_path, web1, ["/srv/big"], compression=SLOW_COMPRESSION)
+
+
+def test_a_cancel_during_borg_create_unmounts(qcluster, slow_remote_plan):
+    qcluster()
+    run = runs.queue_run(slow_remote_plan)
+    wait_for(lambda: _borg_running(run), 60, "borg create to read the mount")
+    assert runs.request_cancel(run)
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the run to stop")
+    assert PlanRun.objects.get(pk=run.pk).reason == "cancelled"
+    assert sshfs_mounts() == []
+    assert SourceMount.objects.get(run=run).unmounted_at is not None
+
+
+def test_a_worker_killed_during_borg_create_leaves_a_mount_that_recovery_unmounts(qcluster, slow_remote_plan):
+    first = qcluster()
+    run = runs.queue_run(slow_remote_plan)
+    wait_for(lambda: _borg_running(run), 60, "borg create to read the mount")
+    first.kill_hard()
+    assert len(sshfs_mounts()) == 1, "sshfs is a daemon of its own: the mount outlives the worker"
+    qcluster()
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the new worker to recover the run")
+    wait_for(lambda: not sshfs_mounts(), 30, "recovery to unmount")
+    mount = SourceMount.objects.get(run=run)
+    assert mount.unmounted_at is not None
+    assert f"recovery: unmounted /srv/big ({mount.mount_point})" in PlanRun.objects.get(pk=run.pk).log
+    # The plan runs again at the same mount point.
+    assert runs.run_in_foreground(slow_remote_plan).status == "success"
