@@ -254,12 +254,14 @@ def test_a_worker_killed_during_borg_create_leaves_a_mount_that_recovery_unmount
     run = runs.queue_run(slow_remote_plan)
     wait_for(lambda: _borg_running(run), 60, "borg create to read the mount")
     first.kill_hard()
-    assert len(sshfs_mounts()) == 1, "sshfs is a daemon of its own: the mount outlives the worker"
-    qcluster()
+    [left] = sshfs_mounts()  # sshfs and its ssh run in a session of their own
+    assert subprocess.run(["pgrep", "-f", f"sshfs .*{left}"], capture_output=True).stdout
+    second = qcluster()
     wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the new worker to recover the run")
     wait_for(lambda: not sshfs_mounts(), 30, "recovery to unmount")
     mount = SourceMount.objects.get(run=run)
-    assert mount.unmounted_at is not None
+    assert mount.unmounted_at is not None, second.log()
+    wait_for(lambda: not subprocess.run(["pgrep", "-f", f"sshfs .*{left}"]).returncode == 0, 10, "sshfs to exit")
     assert f"recovery: unmounted /srv/big ({mount.mount_point})" in PlanRun.objects.get(pk=run.pk).log
     # The plan runs again at the same mount point.
     assert runs.run_in_foreground(slow_remote_plan).status == "success"

@@ -164,9 +164,12 @@ def _run_sshfs(connection: SSHConnection, source: str, point: Path) -> None:
         errors = workdir / "sshfs.err"
         with open(errors, "wb") as stderr:
             try:
+                # A session of its own (ssh included): a Ctrl-C meant for run_backup, or the
+                # worker's process group being killed, does not cut the mount under borg; borgui
+                # unmounts it itself, or its recovery does.
                 completed = subprocess.run(
                     argv, env=_sshfs_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                    stderr=stderr, timeout=MOUNT_TIMEOUT, check=False,
+                    stderr=stderr, timeout=MOUNT_TIMEOUT, check=False, start_new_session=True,
                 )  # fmt: skip
             except subprocess.TimeoutExpired as e:
                 raise SourceUnavailable(
