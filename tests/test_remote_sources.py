@@ -13,14 +13,17 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
-from repositories.models import BackupPlan, PlanRepository, PlanRun, RepositoryJob, SourceMount
+from repositories.models import BackupPlan, ContainerStop, PlanRepository, PlanRun, RepositoryJob, SourceMount
 from repositories.services import runs
+from repositories.services.containers import retry_failed_starts
 from repositories.services.remote_sources import NO_CONNECTION, mount_root
 from repositories.services.retention import plan_repository_problems
 from tests.adminkit import form_data
 from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository
 from tests.harness.net import wait_for
+from tests.hookkit import attach, make_script
 from tests.remotekit import archive_items, connect, extract_text, sshfs_mounts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -265,3 +268,78 @@ def test_a_worker_killed_during_borg_create_leaves_a_mount_that_recovery_unmount
     assert f"recovery: unmounted /srv/big ({mount.mount_point})" in PlanRun.objects.get(pk=run.pk).log
     # The plan runs again at the same mount point.
     assert runs.run_in_foreground(slow_remote_plan).status == "success"
+
+
+# --- hooks and containers on the source host ------------------------------------------------
+
+DUMP = """#!/bin/sh
+# Runs on the source host: the dump lands in a source directory before it is mounted.
+echo "dump of $(hostname) at {stamp}" > /srv/data/{name}
+"""
+
+
+def test_source_hooks_run_on_the_host_before_the_mount_is_read(tmp_path, web1):
+    plan = remote_plan(tmp_path, web1)
+    repository = plan.ordered_repositories()[0]
+    attach(
+        plan,
+        make_script("plan-dump", DUMP.format(stamp="plan", name="plan.sql"), execution_target="source"),
+        "pre-backup",
+    )
+    attach(
+        repository,
+        make_script("repo-dump", DUMP.format(stamp="repo", name="repo.sql"), execution_target="source"),
+        "pre-backup",
+    )
+    run = runs.run_in_foreground(plan)
+    job = run.jobs.get()
+    assert job.status == "success", run.log
+    items = archive_items(repository, job.archive_name)
+    assert {"srv/data/plan.sql", "srv/data/repo.sql"} <= set(items)
+    assert extract_text(repository, job.archive_name, "srv/data/repo.sql").endswith("at repo\n")
+    assert not Path("/srv/data/plan.sql").exists(), "the hooks ran on the source host, not here"
+    executions = {e.script.name: e for e in run.hook_executions.all()}
+    mount = SourceMount.objects.get(run=run)
+    assert executions["plan-dump"].finished <= executions["repo-dump"].started
+    assert executions["repo-dump"].finished <= mount.recorded_at <= mount.mounted_at
+
+
+@pytest.fixture
+def source_docker(dockerd, settings):
+    """The suite's dockerd seen as the source host's Docker (its socket, reached over SSH);
+    this machine's DOCKER_HOST names no daemon at all (tests/conftest.py)."""
+    settings.BORGUI_SOURCE_DOCKER_SOCKET = str(dockerd.socket)
+    yield dockerd
+    dockerd.remove_all_containers()
+
+
+def test_the_container_stop_stops_and_starts_the_source_hosts_containers(tmp_path, web1, source_docker):
+    source_docker.run_container("db")
+    plan = remote_plan(tmp_path, web1, stop_containers=["db"])
+    run = runs.run_in_foreground(plan)
+    assert run.status == "success", run.log
+    record = run.container_stops.get()
+    assert record.stopped_at <= run.jobs.get().started and record.started_at
+    assert source_docker.state("db") == "running"
+    assert "container stop: stopped db" in run.log and "container start: started db again" in run.log
+
+
+def test_a_container_a_run_could_not_start_is_started_on_the_source_host_later(tmp_path, web1, source_docker):
+    source_docker.run_container("db")
+    plan = remote_plan(tmp_path, web1)
+    run = runs.run_in_foreground(plan)
+    source_docker.docker("stop", "-t", "0", "db")
+    container_id = source_docker.docker("inspect", "--format", "{{.Id}}", "db").stdout.decode().strip()
+    ContainerStop.objects.create(
+        run=run, selector="db", container_id=container_id, name="db", stopped_at=timezone.now(), start_attempts=1
+    )
+    assert retry_failed_starts() == 1
+    assert source_docker.state("db") == "running"
+
+
+def test_an_unreachable_source_docker_fails_the_run_clearly(tmp_path, web1, source_docker, settings):
+    settings.BORGUI_SOURCE_DOCKER_SOCKET = "/nonexistent/docker.sock"
+    run = runs.run_in_foreground(remote_plan(tmp_path, web1, stop_containers=["db"]))
+    assert run.status == "failure"
+    assert "container stop failed: Docker on web1" in run.log, run.log
+    assert run.jobs.get().status == "skipped"

@@ -39,7 +39,7 @@ from repositories.status import Status
 MOUNT_TIMEOUT = 60  # seconds sshfs may take to connect and mount
 UNMOUNT_TIMEOUT = 30
 BORG_OPTIONS = ["--files-cache=mtime,size", "--numeric-ids"]
-# sshfs gets a minimal environment: what ssh needs, never borgui's settings or secrets.
+# sshfs and ssh get a minimal environment: what ssh needs, never borgui's settings or secrets.
 _SSHFS_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "SSH_AUTH_SOCK")
 
 
@@ -168,7 +168,7 @@ def _run_sshfs(connection: SSHConnection, source: str, point: Path) -> None:
                 # worker's process group being killed, does not cut the mount under borg; borgui
                 # unmounts it itself, or its recovery does.
                 completed = subprocess.run(
-                    argv, env=_sshfs_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    argv, env=ssh_client_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                     stderr=stderr, timeout=MOUNT_TIMEOUT, check=False, start_new_session=True,
                 )  # fmt: skip
             except subprocess.TimeoutExpired as e:
@@ -223,7 +223,7 @@ def _host_part(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _sshfs_environment() -> dict[str, str]:
+def ssh_client_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in _SSHFS_ENV if name in os.environ}
 
 
@@ -273,7 +273,9 @@ def _unmount(point: Path | str) -> bool:
             return True
         argv = [_fusermount(), "-u", *(["-z"] if lazy else []), str(point)]
         try:
-            subprocess.run(argv, env=_sshfs_environment(), capture_output=True, timeout=UNMOUNT_TIMEOUT, check=False)
+            subprocess.run(
+                argv, env=ssh_client_environment(), capture_output=True, timeout=UNMOUNT_TIMEOUT, check=False
+            )
         except (OSError, subprocess.TimeoutExpired):
             continue
         for _ in range(20):
