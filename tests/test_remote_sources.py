@@ -11,11 +11,21 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from repositories.models import BackupPlan, ContainerStop, PlanRepository, PlanRun, RepositoryJob, SourceMount
+from archives.models import Archive, RestoreJob
+from archives.services import index as archive_index
+from repositories.models import (
+    BackupPlan,
+    ContainerStop,
+    PlanRepository,
+    PlanRun,
+    RepositoryJob,
+    SourceMount,
+    SSHConnection,
+)
 from repositories.services import runs
 from repositories.services.containers import retry_failed_starts
 from repositories.services.remote_sources import NO_CONNECTION, mount_root
@@ -343,3 +353,86 @@ def test_an_unreachable_source_docker_fails_the_run_clearly(tmp_path, web1, sour
     assert run.status == "failure"
     assert "container stop failed: Docker on web1" in run.log, run.log
     assert run.jobs.get().status == "skipped"
+
+
+# --- restore to the source host ------------------------------------------------------------
+
+
+def _restore(*args) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("restore", *args, stdout=out, stderr=err)
+    except SystemExit as e:
+        return e.code, out.getvalue() + err.getvalue()
+    except CommandError as e:
+        return e.returncode, str(e)
+    return 0, out.getvalue()
+
+
+@pytest.fixture
+def backed_up(tmp_path, web1, remote_sshd):
+    remote_sshd.remote("ln -s ../a.txt /srv/data/sub/link && printf 'x%.0s' $(seq 5000) > /srv/data/sub/big.txt")
+    plan = remote_plan(tmp_path, web1)
+    run = runs.run_in_foreground(plan)
+    assert run.status == "success", run.log
+    return run.jobs.get()
+
+
+def test_restore_to_the_source_host_puts_the_files_there_and_not_here(backed_up, remote_sshd):
+    code, output = _restore("main", "latest", "srv/data", "--target", "/srv/restored", "--target-connection", "web1")
+    assert code == 0, output
+    assert "streaming borg export-tar into tar on /srv/restored on web1" in output
+    assert not Path("/srv/restored").exists(), "nothing was written on this machine"
+    listing = remote_sshd.remote(
+        "cd /srv/restored && find . | sort && cat srv/data/a.txt && readlink srv/data/sub/link"
+    )
+    assert listing.stdout.decode().split("\n") == [
+        ".", "./srv", "./srv/data", "./srv/data/a.txt", "./srv/data/sub", "./srv/data/sub/big.txt",
+        "./srv/data/sub/link", "hello", "../a.txt", "",
+    ]  # fmt: skip
+    job = RestoreJob.objects.get()
+    assert (job.status, job.target, job.target_connection.name) == ("success", "/srv/restored", "web1")
+    assert job.host.startswith("web1 (") and job.bytes_done >= job.bytes_total > 5000
+
+
+def test_restore_to_the_source_host_checks_the_target_there(backed_up, remote_sshd):
+    remote_sshd.remote("mkdir -p /srv/full && touch /srv/full/keep && ln -s /srv/full /srv/via-link")
+    code, output = _restore("main", "latest", "--target", "/srv/via-link", "--target-connection", "web1")
+    assert code == 2 and "refused: /srv/via-link on web1 is not empty" in output, output
+    code, output = _restore("main", "latest", "--target", "/srv/full/keep", "--target-connection", "web1")
+    assert code == 2 and "exists and is not a directory" in output
+    code, output = _restore("main", "latest", "--target", "relative", "--target-connection", "web1")
+    assert code == 2 and "absolute path" in output
+    code, output = _restore("main", "latest", "--target", "/srv/x", "--target-connection", "nope")
+    assert code == 2 and "no SSH connection named 'nope'" in output
+    # A target name is one argument on the host, whatever it holds.
+    odd = "/srv/odd $(touch /srv/pwned); name"
+    code, output = _restore("main", "latest", "srv/data/a.txt", "--target", odd, "--target-connection", "web1")
+    assert code == 0, output
+    assert remote_sshd.remote("cat '/srv/odd $(touch /srv/pwned); name/srv/data/a.txt'").stdout == b"hello\n"
+    assert remote_sshd.remote("test -e /srv/pwned", check=False).returncode == 1
+
+
+def test_an_overwrite_on_the_host_skips_what_lies_under_a_symlink_there(backed_up, remote_sshd):
+    remote_sshd.remote("mkdir -p /srv/t/srv/data /srv/elsewhere && ln -s /srv/elsewhere /srv/t/srv/data/sub")
+    args = ("main", "latest", "--target", "/srv/t", "--target-connection", "web1", "--overwrite")
+    code, output = _restore(*args)
+    assert code == 1, output  # warning
+    assert "skipped srv/data/sub: a symlink already in the target" in output
+    assert remote_sshd.remote("ls -A /srv/elsewhere").stdout == b"", "nothing was written through the symlink"
+    assert remote_sshd.remote("cat /srv/t/srv/data/a.txt").stdout == b"hello\n"
+
+
+def test_the_admin_restore_form_offers_the_target_host(admin, client, backed_up):
+    archive = Archive.objects.get(name=backed_up.archive_name)
+    archive_index.ensure(archive)
+    client.force_login(admin)
+    url = reverse("admin:archives_archive_restore", args=[archive.pk])
+    page = client.get(url).content.decode()
+    assert "Target host" in page and "web1" in page
+    connection = SSHConnection.objects.get(name="web1")
+    data = {"target_connection": connection.pk, "target": "/srv/from-admin", "strip_components": "0"}
+    response = client.post(url, data)
+    assert response.status_code == 302, html.unescape(response.content.decode())
+    job = RestoreJob.objects.get()
+    assert (job.target_connection, job.target, job.status) == (connection, "/srv/from-admin", "pending")

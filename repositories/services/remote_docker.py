@@ -23,7 +23,7 @@ from common.docker_client import Docker, DockerError
 from common.processes import die_with_parent
 from repositories import borg
 from repositories.models import BackupPlan, SourcesOn, SSHConnection
-from repositories.services.remote_sources import describe_host, ssh_client_environment
+from repositories.services.remote_sources import describe_host, ssh_client_environment, ssh_failure_reason
 
 CONNECT_SECONDS = 30
 
@@ -90,11 +90,7 @@ class SocketForward:
 
     def _ssh_reason(self) -> str:
         log = Path(self._tmp.name) / borg.SSH_LOG
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()] if log.exists() else []
-        lines = [line for line in lines if line and not line.startswith("@") and "Permanently added" not in line]
-        if any("Host key verification failed" in line for line in lines):
-            return "the host key does not match the one stored for the connection (Host key verification failed)"
-        return lines[-1] if lines else "ssh did not set up the forwarding"
+        return ssh_failure_reason(log.read_text(errors="replace") if log.exists() else "", "ssh did not forward")
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -227,23 +227,30 @@ def ssh_client_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in _SSHFS_ENV if name in os.environ}
 
 
+HOST_KEY_MISMATCH = "does not match the one stored for the connection (Host key verification failed)"
+
+
+def ssh_failure_reason(messages: str, fallback: str = "ssh failed") -> str:
+    """What ssh (and the remote side) said, as one line: a host key that does not match
+    is named as such; otherwise the last line, without ssh's banner and notes."""
+    lines = [line.strip() for line in messages.splitlines() if line.strip() and not line.startswith("@")]
+    lines = [line for line in lines if "Permanently added" not in line]
+    if any("Host key verification failed" in line for line in lines):
+        return f"the host key {HOST_KEY_MISMATCH}"
+    denied = [line for line in lines if "Permission denied" in line]
+    return (denied or lines or [fallback])[-1]
+
+
 def mount_failure(stderr: str, source: str, connection: SSHConnection) -> str:
     """sshfs's and ssh's messages as the job's one-line reason."""
     where = describe_host(connection)
     if "Host key verification failed" in stderr:
-        return (
-            f"could not mount {source}: the host key of {where} does not match the one stored for the connection "
-            "(Host key verification failed)"
-        )
+        return f"could not mount {source}: the host key of {where} {HOST_KEY_MISMATCH}"
     if "No such file or directory" in stderr:
         return f"source {source} does not exist on {where}"
     if "Not a directory" in stderr:
         return f"source {source} is not a directory on {where}"
-    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith("@")]
-    reason = lines[-1] if lines else "sshfs failed"
-    if "Permission denied" in stderr:
-        reason = next(line for line in lines if "Permission denied" in line)
-    return f"could not mount {source} from {where}: {reason}"
+    return f"could not mount {source} from {where}: {ssh_failure_reason(stderr, 'sshfs failed')}"
 
 
 # --- unmounting -------------------------------------------------------------------------------
