@@ -6,6 +6,7 @@ the tests write there exists only on that side, never on the worker's own filesy
 
 import html
 import io
+import re
 import subprocess
 from pathlib import Path
 
@@ -436,3 +437,16 @@ def test_the_admin_restore_form_offers_the_target_host(admin, client, backed_up)
     assert response.status_code == 302, html.unescape(response.content.decode())
     job = RestoreJob.objects.get()
     assert (job.target_connection, job.target, job.status) == (connection, "/srv/from-admin", "pending")
+
+
+# --- deployment ------------------------------------------------------------------------------
+
+
+def test_the_image_installs_sshfs_and_compose_documents_fuse():
+    root = Path(__file__).resolve().parent.parent
+    dockerfile = (root / "Dockerfile").read_text()
+    assert re.search(r"apt-get install [^\n]*\bsshfs fuse3\b", dockerfile)
+    compose = (root / "compose.yaml").read_text()
+    for line in ("# devices: [/dev/fuse]", "# cap_add: [SYS_ADMIN]", "# security_opt: [apparmor:unconfined]"):
+        assert f"    {line}\n" in compose, line
+    assert "sshfs fuse3" in (root / "scripts/install-test-deps.sh").read_text()
