@@ -31,6 +31,7 @@ from repositories.services import runs
 from repositories.services.containers import retry_failed_starts
 from repositories.services.remote_sources import NO_CONNECTION, mount_root
 from repositories.services.retention import plan_repository_problems
+from system.report import SSHFS_MISSING, format_report, report_ok, system_report
 from tests.adminkit import form_data
 from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository
 from tests.harness.net import wait_for
@@ -450,3 +451,21 @@ def test_the_image_installs_sshfs_and_compose_documents_fuse():
     for line in ("# devices: [/dev/fuse]", "# cap_add: [SYS_ADMIN]", "# security_opt: [apparmor:unconfined]"):
         assert f"    {line}\n" in compose, line
     assert "sshfs fuse3" in (root / "scripts/install-test-deps.sh").read_text()
+
+
+def test_check_system_reports_sshfs_and_fuse_only_for_enabled_remote_plans(tmp_path, web1, monkeypatch):
+    plan = remote_plan(tmp_path, web1, stop_containers=["db"])
+    lines = format_report(system_report())
+    assert any(line.startswith("sshfs ") and " ok " in line and "(for plans pull)" in line for line in lines), lines
+    assert any(line.startswith("/dev/fuse ") and " ok " in line for line in lines), lines
+    # Its containers are on the source host: the worker's own Docker is not needed for them.
+    assert not any("plan pull (stop_containers)" in line for line in lines), lines
+    with monkeypatch.context() as without_sshfs:
+        without_sshfs.setenv("PATH", str(tmp_path))
+        report = system_report()
+    [sshfs] = [check for check in report if check.name == "sshfs"]
+    assert (sshfs.label, sshfs.detail) == ("FAILED", f"{SSHFS_MISSING} (for plans pull)")
+    assert not report_ok(report)
+    plan.enabled = False
+    plan.save()
+    assert not any(check.name in ("sshfs", "/dev/fuse") for check in system_report())

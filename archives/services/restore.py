@@ -127,7 +127,7 @@ def request_cancel(job: RestoreJob) -> bool:
 
 
 def execute_queued(job_id: int) -> str:
-    job = RestoreJob.objects.select_related("repository").filter(pk=job_id).first()
+    job = RestoreJob.objects.select_related("repository", "target_connection").filter(pk=job_id).first()
     if job is None:
         return "restore deleted"
     return execute(job).value
@@ -168,7 +168,8 @@ def execute(job: RestoreJob, echo=None) -> RestoreStatus:
         started=timezone.now(),
         heartbeat=timezone.now(),
         worker=worker_identity(),
-        host=socket.gethostname(),  # the target is on the machine that runs the restore
+        # The target is on the machine that runs the restore, or on its target connection's.
+        host=describe_host(job.target_connection) if job.target_connection_id else socket.gethostname(),
     )
     if not claimed:
         job.refresh_from_db()

@@ -30,6 +30,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from common import childenv, ssh
 from repositories import borg
 from repositories.models import BackupPlan, PlanRun, RepositoryJob, SourceMount, SourcesOn, SSHConnection
 from repositories.services.monitor import RunLog
@@ -39,8 +40,6 @@ from repositories.status import Status
 MOUNT_TIMEOUT = 60  # seconds sshfs may take to connect and mount
 UNMOUNT_TIMEOUT = 30
 BORG_OPTIONS = ["--files-cache=mtime,size", "--numeric-ids"]
-# sshfs and ssh get a minimal environment: what ssh needs, never borgui's settings or secrets.
-_SSHFS_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "SSH_AUTH_SOCK")
 
 
 NO_CONNECTION = "Sources on the source host need the plan's source connection (the host they are on)."
@@ -155,7 +154,7 @@ def _run_sshfs(connection: SSHConnection, source: str, point: Path) -> None:
         raise SourceUnavailable("sshfs is not installed on the worker (the image has it; see docs/remote-sources.md)")
     with tempfile.TemporaryDirectory(prefix="borgui-sshfs-") as tmp:
         workdir = Path(tmp)
-        options = sshfs_options(borg.ssh_command_options(connection, workdir))
+        options = sshfs_options(borg.ssh_command_options(connection, workdir))  # built by common/ssh.py
         argv = [
             sshfs, "-v", "-p", str(connection.port), "-o", ",".join(mount_options()), *options,
             "--", f"{connection.username}@{_host_part(connection.host)}:{source}", str(point),
@@ -224,7 +223,9 @@ def _host_part(host: str) -> str:
 
 
 def ssh_client_environment() -> dict[str, str]:
-    return {name: os.environ[name] for name in _SSHFS_ENV if name in os.environ}
+    """sshfs and ssh get a minimal environment (PATH, locale, HOME, proxies, the agent), never
+    borgui's settings or secrets (docs/security.md, "What child processes inherit")."""
+    return childenv.minimal(os.environ, ssh.SSH_CLIENT_VARIABLES)
 
 
 HOST_KEY_MISMATCH = "does not match the one stored for the connection (Host key verification failed)"
