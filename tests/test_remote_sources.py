@@ -27,7 +27,7 @@ from repositories.models import (
     SourceMount,
     SSHConnection,
 )
-from repositories.services import runs
+from repositories.services import pipeline, remote_sources, runs
 from repositories.services.containers import retry_failed_starts
 from repositories.services.remote_sources import NO_CONNECTION, mount_root
 from repositories.services.retention import plan_repository_problems
@@ -469,3 +469,20 @@ def test_check_system_reports_sshfs_and_fuse_only_for_enabled_remote_plans(tmp_p
     plan.enabled = False
     plan.save()
     assert not any(check.name in ("sshfs", "/dev/fuse") for check in system_report())
+
+
+def test_sshfs_and_its_ssh_get_none_of_borguis_settings_or_secrets(tmp_path, web1, monkeypatch):
+    monkeypatch.setenv("BORGUI_SOMETHING", "x")
+    plan = remote_plan(tmp_path, web1)
+    run = pipeline.create_run(plan, "cli")
+    job = run.jobs.get()
+    with remote_sources.borg_sources(plan, job, lambda line: None) as sources:
+        [point] = sshfs_mounts()
+        assert (sources.cwd, sources.paths) == (str(mount_root(plan)), ["srv/data"])
+        pids = subprocess.run(["pgrep", "-f", f"{point}|{web1.username}@{web1.host}"], capture_output=True, text=True)
+        environments = [Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") for pid in pids.stdout.split()]
+    names = {entry.split(b"=", 1)[0].decode() for environment in environments for entry in environment if entry}
+    assert len(environments) >= 2, "sshfs and its ssh"
+    assert "PATH" in names and "HOME" in names
+    assert not {name for name in names if name.startswith(("SECRET_KEY", "DATABASE_URL", "BORGUI_", "DJANGO_"))}
+    assert sshfs_mounts() == []
