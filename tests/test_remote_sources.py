@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -486,3 +488,22 @@ def test_sshfs_and_its_ssh_get_none_of_borguis_settings_or_secrets(tmp_path, web
     assert "PATH" in names and "HOME" in names
     assert not {name for name in names if name.startswith(("SECRET_KEY", "DATABASE_URL", "BORGUI_", "DJANGO_"))}
     assert sshfs_mounts() == []
+
+
+def test_the_run_page_costs_the_same_queries_for_one_mount_or_many(admin, client, tmp_path, web1):
+    plan = remote_plan(tmp_path, web1)
+    run = pipeline.create_run(plan, "cli")
+    job = run.jobs.get()
+    url = reverse("admin:repositories_planrun_change", args=[run.pk])
+    client.force_login(admin)
+
+    def queries_with(mounts: int) -> int:
+        SourceMount.objects.all().delete()
+        for n in range(mounts):
+            SourceMount.objects.create(run=run, job=job, source=f"/srv/s{n}", host="web1", mount_point=f"/m/{n}")
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    queries_with(1)  # caches filled (the session, content types)
+    assert queries_with(1) == queries_with(6)
