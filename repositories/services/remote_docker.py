@@ -30,7 +30,7 @@ CONNECT_SECONDS = 30
 
 def remote_socket() -> str:
     """The Docker socket on source hosts (a rootless Docker has its own)."""
-    return getattr(settings, "BORGUI_SOURCE_DOCKER_SOCKET", "/var/run/docker.sock")
+    return settings.BORGUI_SOURCE_DOCKER_SOCKET
 
 
 def connect_docker(plan: BackupPlan) -> Docker:
