@@ -43,13 +43,14 @@ def main() -> None:
     from django.db import connection
 
     from hooks.models import HookAttachment, Script
-    from hooks.services.engine import Hook, HookSteps, execute_hook
+    from hooks.services.engine import HookSteps, RunnableHook, execute_hook
     from hooks.services.environment import HookContext
     from repositories import borg
     from repositories.models import BackupPlan, PlanRepository, Repository, Trigger
     from repositories.services import pipeline, runs
     from repositories.services.monitor import RunLog
-    from repositories.services.steps import ChainOutcome, StepContext
+    from repositories.services.steps import StepContext
+    from repositories.status import ChainOutcome
 
     source = work / "src"
     source.mkdir()
@@ -83,7 +84,7 @@ def main() -> None:
 
     # A hook refused for want of approval is recorded exactly as one that runs (the insert
     # at start, the update at the end) but starts no process: the recording cost alone.
-    refused = Hook(name="refused", body=NO_OP, timeout=30, approved=False)
+    refused = RunnableHook(name="refused", body=NO_OP, timeout=30, approved=False)
     refused_context = HookContext(hook_type="pre-backup", job_id=job.pk)
 
     def records() -> None:
