@@ -481,8 +481,10 @@ def test_sshfs_and_its_ssh_get_none_of_borguis_settings_or_secrets(tmp_path, web
     with remote_sources.borg_sources(plan, job, lambda line: None) as sources:
         [point] = sshfs_mounts()
         assert (sources.cwd, sources.paths) == (str(mount_root(plan)), ["srv/data"])
-        pids = subprocess.run(["pgrep", "-f", f"{point}|{web1.username}@{web1.host}"], capture_output=True, text=True)
-        environments = [Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") for pid in pids.stdout.split()]
+        [sshfs] = subprocess.run(["pgrep", "-f", f"sshfs .*{point}"], capture_output=True, text=True).stdout.split()
+        # sshfs daemonised after starting ssh: ssh is known by its private key file, not its parent.
+        ssh = subprocess.run(["pgrep", "-f", "^ssh .*borgui-sshfs-"], capture_output=True, text=True).stdout.split()
+        environments = [Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") for pid in [sshfs, *ssh]]
     names = {entry.split(b"=", 1)[0].decode() for environment in environments for entry in environment if entry}
     assert len(environments) >= 2, "sshfs and its ssh"
     assert "PATH" in names and "HOME" in names

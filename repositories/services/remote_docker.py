@@ -7,7 +7,7 @@ the connection's SSH options (its key, its pinned host key), the same as borg, h
 SSHFS get. docker-py's own ``ssh://`` support is not used: its ssh-client mode hands ssh
 the whole process environment and takes neither a key nor a known-hosts file, and its
 paramiko mode accepts unknown host keys with a warning (docker/transport/sshconn.py).
-The forwarding ssh ends with the worker that started it (PR_SET_PDEATHSIG), so recovery
+The forwarding ssh ends with the worker that started it (common/processes.py), so recovery
 connects afresh to start the containers again.
 """
 
@@ -19,13 +19,13 @@ from pathlib import Path
 
 from django.conf import settings
 
+from common import processes
 from common.docker_client import Docker, DockerError
-from common.processes import die_with_parent
 from repositories import borg
 from repositories.models import BackupPlan, SourcesOn, SSHConnection
 from repositories.services.remote_sources import describe_host, ssh_client_environment, ssh_failure_reason
 
-CONNECT_SECONDS = 30
+CONNECT_SECONDS = 30  # common/ssh.py's ConnectTimeout
 
 
 def remote_socket() -> str:
@@ -72,13 +72,13 @@ class SocketForward:
         connection = self.connection
         argv = [
             "ssh", "-N", "-p", str(connection.port), *borg.ssh_command_options(connection, workdir),
-            "-o", "ExitOnForwardFailure=yes", "-o", f"ConnectTimeout={CONNECT_SECONDS}",
+            "-o", "ExitOnForwardFailure=yes",
             "-L", f"{local}:{remote_socket()}", "--", f"{connection.username}@{connection.host}",
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            argv, env=ssh_client_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl in the child
-        )  # fmt: skip
+        try:
+            self.process = processes.spawn(argv, ssh_client_environment(), stderr=subprocess.DEVNULL)
+        except OSError as e:
+            raise DockerError(f"could not start ssh to reach Docker on {describe_host(connection)}: {e}") from e
         deadline = time.monotonic() + CONNECT_SECONDS + 5
         while not local.exists() and self.process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -93,10 +93,13 @@ class SocketForward:
         return ssh_failure_reason(log.read_text(errors="replace") if log.exists() else "", "ssh did not forward")
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            self.process.stdout.close()
         self._tmp.cleanup()
