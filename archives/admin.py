@@ -294,7 +294,7 @@ def _plain(message: str, status: int) -> HttpResponse:
 
 @admin.register(RestoreJob)
 class RestoreJobAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "target", "requested_by", "progress", "created", "finished"]
+    list_display = ["__str__", "status", "target", "host", "requested_by", "progress", "created", "finished"]
     list_filter = ["status", "repository"]
     list_select_related = ["repository", "requested_by"]
     readonly_fields = [

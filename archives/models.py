@@ -163,6 +163,10 @@ class RestoreJob(models.Model):
     paths = models.JSONField(default=list, blank=True, help_text="empty: the whole archive")
     target = models.CharField(max_length=4096)
     host = models.CharField(max_length=200, blank=True, help_text="the machine the target is on")
+    # Restore to a source host (docs/remote-sources.md): the target is on that connection's machine.
+    target_connection = models.ForeignKey(
+        "repositories.SSHConnection", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     strip_components = models.PositiveIntegerField(default=0)
     overwrite = models.BooleanField(default=False)
     dry_run = models.BooleanField(default=False)

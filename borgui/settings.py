@@ -257,6 +257,8 @@ BORGUI_RESTORE_ROOTS = [Path(root) for root in env_list("BORGUI_RESTORE_ROOTS", 
 # Docker API calls (status checks, the built-in stop) never hang a page or a run.
 BORGUI_DOCKER_TIMEOUT = env_int("BORGUI_DOCKER_TIMEOUT", 5, minimum=1)
 BORGUI_CONTAINER_STOP_TIMEOUT = env_int("BORGUI_CONTAINER_STOP_TIMEOUT", 60, minimum=1)
+# The Docker socket on source hosts, for plans whose sources are there (docs/remote-sources.md).
+BORGUI_SOURCE_DOCKER_SOCKET = env_str("BORGUI_SOURCE_DOCKER_SOCKET", "/var/run/docker.sock")
 # Legacy inline repository hooks have no timeout of their own.
 BORGUI_INLINE_HOOK_TIMEOUT = env_int("BORGUI_INLINE_HOOK_TIMEOUT", 300, minimum=1)
 

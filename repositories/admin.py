@@ -21,6 +21,8 @@ from repositories.models import (
     PlanRun,
     Repository,
     RepositoryJob,
+    SourceMount,
+    SourcesOn,
     SSHConnection,
 )
 from repositories.services import leases, operations, pipeline, runs
@@ -328,12 +330,20 @@ class BackupPlanForm(forms.ModelForm):
         "pre-backup hooks, started again whatever happens.",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A form posted without it (an older page, a script) keeps the default: local.
+        self.fields["sources_on"].required = False
+
+    def clean_sources_on(self):
+        return self.cleaned_data.get("sources_on") or SourcesOn.LOCAL
+
     class Meta:
         model = BackupPlan
         fields = [
             "name", "enabled", "sources", "excludes", "compression", "archive_name", "schedule", "timezone",
             "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
-            "on_repository_failure", "source_connection", "stop_containers",
+            "on_repository_failure", "source_connection", "sources_on", "stop_containers",
         ]  # fmt: skip
 
 
@@ -368,7 +378,7 @@ class BackupPlanAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
             "Retention (prune after a backup that did not fail, only this plan's archives)",
             {"fields": [("keep_within", "keep_hourly", "keep_daily"), ("keep_weekly", "keep_monthly", "keep_yearly")]},
         ),
-        ("Failures and sources", {"fields": ["on_repository_failure", "source_connection"]}),
+        ("Failures and sources", {"fields": ["on_repository_failure", "source_connection", "sources_on"]}),
         ("Docker", {"fields": ["stop_containers"]}),
     ]
 
@@ -448,12 +458,24 @@ class RepositoryJobInline(ReadOnlyInlineMixin, admin.TabularInline):
         )
 
 
+class SourceMountInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """Where each source came from, for plans whose sources are on the source host."""
+
+    model = SourceMount
+    verbose_name_plural = "sources mounted from the source host"
+    fields = ["job", "source", "host", "mount_point", "mounted_at", "unmounted_at", "error"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("job__repository", "job__run__plan")
+
+
 @admin.register(PlanRun)
 class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
-    inlines = [RepositoryJobInline, ContainerStopInline]  # the hooks app adds its hook runs
+    inlines = [RepositoryJobInline, ContainerStopInline, SourceMountInline]  # the hooks app adds its hook runs
     readonly_fields = [
         "plan", "status_badge", "trigger", "reason", "scheduled_for", "created", "started", "finished",
         "heartbeat", "worker", "cancel_requested", "log",

@@ -353,8 +353,10 @@ def break_lock(repository: Repository) -> BorgResult:
     return run(repository, ["break-lock", "--", repository.location])
 
 
-def create_args(repository: Repository, archive: str, sources: list[str], excludes: list[str], compression: str):
-    args = ["create", "--json", "--progress", f"--compression={compression}"]
+def create_args(
+    repository: Repository, archive: str, sources: list[str], excludes: list[str], compression: str, options=()
+):
+    args = ["create", "--json", "--progress", f"--compression={compression}", *options]
     for pattern in excludes:
         args.append(f"--exclude={pattern}")
     return [*args, "--", f"{repository.location}::{archive}", *sources]

@@ -104,6 +104,19 @@ def sshd():
 
 
 @pytest.fixture(scope="session")
+def remote_sshd():
+    """An sshd whose /srv is its own (an empty tmpfs in its mount namespace): another machine."""
+    from tests.harness.sshd import SSHServer
+
+    server = SSHServer(private_dir="/srv")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 

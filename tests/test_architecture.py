@@ -57,6 +57,7 @@ ALLOWED_FUNCTION_IMPORTS = {
     ("archives/management/commands/recovery_kit.py", "repositories.models"): "start-up",
     ("archives/management/commands/restore.py", "archives.models"): "start-up",
     ("archives/management/commands/restore.py", "archives.services"): "start-up",
+    ("archives/management/commands/restore.py", "repositories.models"): "start-up",
     ("notifications/management/commands/notify_test.py", "notifications.models"): "start-up",
     ("notifications/management/commands/notify_test.py", "notifications.services"): "start-up",
     # Migrations pass their historical models; only a caller outside one gets the real ones.
