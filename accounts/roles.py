@@ -38,6 +38,7 @@ OBJECTS: dict[str, frozenset[Role]] = {
     "repositories.containerstop": EVERYONE,
     "repositories.repositorylease": EVERYONE,
     "repositories.repositoryhold": EVERYONE,
+    "repositories.sourcemount": EVERYONE,
     "hooks.script": EVERYONE,
     "hooks.scriptparameter": EVERYONE,
     "hooks.scriptapproval": EVERYONE,

@@ -332,8 +332,10 @@ class BackupPlanForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # A form posted without it (an older page, a script) keeps the default: local.
-        self.fields["sources_on"].required = False
+        # A form posted without it (an older page, a script) keeps the default: local. A
+        # view-only user's form has no fields at all.
+        if "sources_on" in self.fields:
+            self.fields["sources_on"].required = False
 
     def clean_sources_on(self):
         return self.cleaned_data.get("sources_on") or SourcesOn.LOCAL
