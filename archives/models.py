@@ -62,6 +62,9 @@ class ArchiveListState(models.Model):
     refreshed = models.DateTimeField(null=True, blank=True)
     queued = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
+    # borg's unique compressed size of the whole repository ("cache.stats.unique_csize"), as
+    # the last `borg create --json` or `borg info --json` reported it (the metrics show it).
+    unique_csize = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self):
         return f"archive list of {self.repository}"

@@ -19,7 +19,7 @@ class ArchiveListSteps(PartialSteps):
         created = ctx.created_archives.get(job.pk)
         if created:
             try:
-                catalog.record_created(job.repository, ctx.run.plan, created)
+                catalog.record_created(job.repository, ctx.run.plan, created, ctx.created_cache_stats.get(job.pk))
             except Exception as e:  # the list is a cache: a failure here never fails the backup
                 logger.exception("recording archive failed")
                 ctx.log(f"{job.repository.name}: archive list not updated: {e}")

@@ -8,8 +8,12 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications and monitoring"
 
     def ready(self):
+        from archives.signals import restore_finished
+        from notifications.services import restores
         from repositories.services import steps
 
+        # The `restore` event when a restore job ends (archives sends it; it knows nothing of us).
+        restore_finished.connect(restores.record_restore, dispatch_uid="notifications.restore")
         steps.register("notifications.steps.NotificationSteps")
         # Stale plans and the metrics' recount, in the worker's minute task.
         steps.register_periodic("notifications.tasks.every_minute")

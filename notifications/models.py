@@ -163,6 +163,10 @@ class Event(models.Model):
     run = models.ForeignKey(
         "repositories.PlanRun", null=True, blank=True, on_delete=models.CASCADE, related_name="notification_events"
     )
+    # The restore job a `restore` event is about: one event per job, whatever tells it twice.
+    restore_job = models.OneToOneField(
+        "archives.RestoreJob", null=True, blank=True, on_delete=models.CASCADE, related_name="notification_event"
+    )
     details = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(default=timezone.now)
     # Set by whoever delivers it (a worker, or run_backup without one): delivered once.

@@ -26,6 +26,8 @@ ALLOWED_FUNCTION_IMPORTS = {
     ("repositories/apps.py", "repositories.services"): "app registry (steps)",
     ("hooks/apps.py", "repositories.services"): "app registry (steps)",
     ("notifications/apps.py", "repositories.services"): "app registry (steps)",
+    ("notifications/apps.py", "archives.signals"): "app registry (signals)",
+    ("notifications/apps.py", "notifications.services"): "app registry (signals)",
     ("accounts/apps.py", "accounts.roles"): "app registry (signals)",
     ("accounts/apps.py", "accounts.users"): "app registry (signals)",
     # Management commands import their work in handle(), so `--help` and a usage error

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from archives.models import Archive, StatsSource
+from archives.models import Archive, ArchiveListState, StatsSource
 from archives.services import catalog
+from repositories import borg
 from tests.archivekit import create_archive, make_awkward_tree
 from tests.factories import make_plan, make_repository, make_source_tree
 
@@ -20,6 +21,9 @@ def test_a_backup_records_its_archive_from_its_own_create_output(manage, tmp_pat
     assert archive.plan == plan and archive.stats_source == StatsSource.CREATE
     assert archive.nfiles == 5 and archive.original_size >= 5000 and len(archive.borg_id) == 64
     assert archive.start is not None and archive.end >= archive.start and not archive.checkpoint
+    # The repository's size from the same output: borg's unique compressed size.
+    unique_csize = borg.info(repository).json()["cache"]["stats"]["unique_csize"]
+    assert ArchiveListState.objects.get(repository=repository).unique_csize == unique_csize > 0
 
 
 def test_list_archives_json_of_an_imported_repository(manage, tmp_path):
@@ -29,7 +33,7 @@ def test_list_archives_json_of_an_imported_repository(manage, tmp_path):
     source = make_awkward_tree(tmp_path / "src")
     created = create_archive(repository, source, "webdb-2024-01-01").json()["archive"]
     create_archive(repository, source, "other-1")
-    create_archive(repository, source, "x.checkpoint")
+    last = create_archive(repository, source, "x.checkpoint").json()["cache"]["stats"]["unique_csize"]
     result = manage("list_archives", "--json", "--", "main")
     assert result.returncode == 0, result.stderr
     listed = json.loads(result.stdout)
@@ -44,6 +48,8 @@ def test_list_archives_json_of_an_imported_repository(manage, tmp_path):
     assert first["stats_source"] == "info" and first["nfiles"] == created["stats"]["nfiles"]
     assert first["start"].endswith("+00:00")
     assert [a["checkpoint"] for a in listed] == [False, False, True]
+    # `borg info` of the missing stats also gave the repository's size (made outside borgui).
+    assert ArchiveListState.objects.get(repository=repository).unique_csize == last
     # latest: the newest non-checkpoint archive
     assert catalog.resolve(repository, "latest").name == "other-1"
 

@@ -9,8 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from archives.models import Archive, ArchiveListState
 from notifications.services import metrics
-from repositories.models import BackupPlan, PlanRun
+from repositories import borg
+from repositories.models import BackupPlan, PlanRun, Repository
 from tests.factories import make_plan, make_repository, make_source_tree
 from tests.hookkit import attach, make_script
 
@@ -68,6 +70,13 @@ def test_values_after_a_success_and_a_failure(client, settings, manage, tmp_path
     assert samples["borgui_hook_failures_total", (("script", "check-db"),)] == 1
     assert samples["borgui_runs_running", ()] == 0
     assert samples["borgui_containers_stopped", ()] == 0
+    # The repository: the one archive the success made, and borg's own unique size.
+    main = (("repository", "main"),)
+    assert samples["borgui_repository_archives", main] == 1
+    unique_csize = borg.info(repository).json()["cache"]["stats"]["unique_csize"]
+    assert samples["borgui_repository_deduplicated_bytes", main] == unique_csize > 0
+    # Maintenance (repository checks) is not built yet: nothing sets the last check.
+    assert not [key for key in samples if key[0] == "borgui_repository_last_check_timestamp_seconds"]
     # The worker's minute recount gives the same values.
     metrics.refresh_all()
     assert _scrape(client) == samples
@@ -91,6 +100,19 @@ def _history(plan, count: int) -> None:
     )
 
 
+def _archive_lists(repositories: int) -> None:
+    """REPOSITORIES archive lists of 3 archives and a checkpoint each."""
+    for number in range(repositories):
+        repository = Repository.objects.create(name=f"repo-{number}", location=f"/srv/repo-{number}")
+        ArchiveListState.objects.create(
+            repository=repository, refreshed=timezone.now(), unique_csize=1000 * (number + 1)
+        )
+        names = ["a1", "a2", "a3", "a3.checkpoint"]
+        Archive.objects.bulk_create(
+            Archive(repository=repository, name=name, checkpoint=name.endswith(".checkpoint")) for name in names
+        )
+
+
 @pytest.mark.django_db
 def test_a_scrape_costs_the_same_queries_with_10_and_10000_runs(client, settings):
     settings.BORGUI_METRICS_TOKEN = TOKEN
@@ -98,10 +120,14 @@ def test_a_scrape_costs_the_same_queries_with_10_and_10000_runs(client, settings
     counts = {}
     for total in (10, 10_000):
         PlanRun.objects.all().delete()
+        Repository.objects.all().delete()
         _history(plan, total)
+        _archive_lists(total // 10)
         metrics.refresh_all()
         with CaptureQueriesContext(connection) as queries:
             samples = _scrape(client)
         counts[total] = len(queries)
         assert samples["borgui_runs_total", (("plan", "nightly"), ("status", "success"))] == total * 2 // 5
+        assert samples["borgui_repository_archives", (("repository", f"repo-{total // 10 - 1}"),)] == 3
+        assert samples["borgui_repository_deduplicated_bytes", (("repository", "repo-0"),)] == 1000
     assert counts[10] == counts[10_000] <= 3

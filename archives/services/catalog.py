@@ -40,11 +40,15 @@ def plan_for_name(repository: Repository, name: str) -> BackupPlan | None:
     return best
 
 
-def record_created(repository: Repository, plan: BackupPlan, created: dict) -> Archive | None:
-    """Add the archive a backup just made, from its `borg create --json` ("archive" key)."""
+def record_created(
+    repository: Repository, plan: BackupPlan, created: dict, cache_stats: dict | None = None
+) -> Archive | None:
+    """Add the archive a backup just made, from its `borg create --json` ("archive" key;
+    CACHE_STATS, its "cache" → "stats", gives the repository's size)."""
     name = created.get("name")
     if not name:
         return None
+    record_repository_size(repository, cache_stats)
     stats = created.get("stats") or {}
     archive, _ = Archive.objects.update_or_create(
         repository=repository,
@@ -108,6 +112,13 @@ def _record_state(repository: Repository, error: str = "") -> None:
     )
 
 
+def record_repository_size(repository: Repository, cache_stats: dict | None) -> None:
+    if cache_stats and cache_stats.get("unique_csize") is not None:
+        ArchiveListState.objects.update_or_create(
+            repository=repository, defaults={"unique_csize": cache_stats["unique_csize"]}
+        )
+
+
 def fill_stats(repository: Repository, archives: list[Archive]) -> None:
     """Stats (and end time) from `borg info --json` for archives that have none yet."""
     missing = [archive for archive in archives if not archive.stats_source]
@@ -117,6 +128,7 @@ def fill_stats(repository: Repository, archives: list[Archive]) -> None:
         if not result.ok:
             continue
         found = (result.json().get("archives") or [{}])[0]
+        record_repository_size(repository, (result.json().get("cache") or {}).get("stats"))
         stats = found.get("stats") or {}
         for key in _STATS:
             setattr(archive, key, stats.get(key))

@@ -23,6 +23,7 @@ from archives.models import Archive, ArchiveIndex, EntryType, RestoreJob, Restor
 from archives.services import index as archive_index
 from archives.services import paths, remote_target, targets
 from archives.services.targets import RestoreRefused
+from archives.signals import restore_finished
 from common.text import SharedBoundedText
 from repositories import borg
 from repositories.models import LeaseMode, Repository
@@ -200,7 +201,17 @@ def execute(job: RestoreJob, echo=None) -> RestoreStatus:
         status=status, reason=reason[:500], finished=timezone.now(), log=log.value()
     )
     job.refresh_from_db()
+    announce_finished([job])
     return status
+
+
+def announce_finished(jobs) -> None:
+    """Tell the listeners (archives.signals.restore_finished); a listener's error never
+    changes a restore."""
+    for job in jobs:
+        for _receiver, error in restore_finished.send_robust(sender=RestoreJob, job=job):
+            if isinstance(error, Exception):
+                logger.error("a listener of restore %s failed: %s", job.pk, error)
 
 
 def _restore(job: RestoreJob, say, monitor: _Monitor) -> tuple[RestoreStatus, str]:
@@ -317,8 +328,15 @@ def recover_interrupted(stale_after: float | None = None) -> int:
     stale_after = settings.BORGUI_STALE_AFTER_SECONDS if stale_after is None else stale_after
     now = timezone.now()
     dead = RestoreJob.objects.filter(status=RestoreStatus.RUNNING, heartbeat__lt=now - timedelta(seconds=stale_after))
-    count = dead.update(status=RestoreStatus.FAILURE, reason="interrupted: the worker running it stopped", finished=now)
     never = RestoreJob.objects.filter(
         status=RestoreStatus.PENDING, created__lt=now - timedelta(seconds=settings.BORGUI_PENDING_EXPIRY_SECONDS)
     )
-    return count + never.update(status=RestoreStatus.FAILURE, reason="never started: no worker took it", finished=now)
+    count = 0
+    reasons = {"interrupted: the worker running it stopped": dead, "never started: no worker took it": never}
+    for reason, found in reasons.items():
+        ids = list(found.values_list("pk", flat=True))
+        # The status filter again: a job that finished meanwhile keeps its own status.
+        count += found.filter(pk__in=ids).update(status=RestoreStatus.FAILURE, reason=reason, finished=now)
+        finished = RestoreJob.objects.filter(pk__in=ids, status=RestoreStatus.FAILURE, finished=now)
+        announce_finished(finished.order_by("pk"))
+    return count

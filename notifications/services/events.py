@@ -27,7 +27,9 @@ def channels_for(kind: str, plan_ids: set[int]) -> list[Channel]:
     return [c for c in channels if c.hears(kind, plan_ids, {p.pk for p in c.plans.all()})]
 
 
-def record(kind: EventKind | str, *, run=None, plan=None, repository=None, details=None, queue=True) -> Event | None:
+def record(
+    kind: EventKind | str, *, run=None, plan=None, repository=None, restore_job=None, details=None, queue=True
+) -> Event | None:
     """Record KIND when a channel wants it and queue its delivery; None when none does.
 
     Never raises: an event that cannot be recorded is logged, and what happened goes on.
@@ -36,7 +38,9 @@ def record(kind: EventKind | str, *, run=None, plan=None, repository=None, detai
         plan = plan if plan is not None else (run.plan if run is not None else None)
         if not channels_for(kind, plan_ids_of(plan, repository)):
             return None
-        event = Event.objects.create(kind=kind, run=run, plan=plan, repository=repository, details=details or {})
+        event = Event.objects.create(
+            kind=kind, run=run, plan=plan, repository=repository, restore_job=restore_job, details=details or {}
+        )
         if queue:
             enqueue(event)
         return event

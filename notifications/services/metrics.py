@@ -13,6 +13,7 @@ from collections import defaultdict
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 
+from archives.models import ArchiveListState
 from hooks.models import ExecutionState, ScriptExecution
 from notifications.models import MetricValue
 from repositories.models import BackupPlan, ContainerStop, PlanRun
@@ -143,8 +144,9 @@ def refresh_all() -> int:
 
 
 def set_repository_values(repository, **values) -> None:
-    """For the apps that learn a repository's state (archives, check): e.g.
-    ``set_repository_values(repo, borgui_repository_archives=12)``."""
+    """For the apps that learn a repository's state (check): e.g.
+    ``set_repository_values(repo, borgui_repository_last_check_timestamp_seconds=...)``.
+    Nothing sets that one yet: it waits for repository checks (maintenance jobs)."""
     scope = repository_scope(repository.pk)
     for metric, value in values.items():
         MetricValue.objects.update_or_create(
@@ -162,8 +164,21 @@ def token_matches(expected: str, authorization: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
+def _archive_list_samples():
+    """Per repository whose archive list borgui keeps: its non-checkpoint archives and
+    borg's unique compressed size (one query; archives are bounded by retention, not by
+    the run history)."""
+    lists = ArchiveListState.objects.annotate(
+        archives=Count("repository__archives", filter=Q(repository__archives__checkpoint=False))
+    ).values_list("repository__name", "archives", "unique_csize")
+    for name, archives, unique_csize in lists.order_by("repository__name"):
+        yield "borgui_repository_archives", name, archives
+        if unique_csize is not None:
+            yield "borgui_repository_deduplicated_bytes", name, unique_csize
+
+
 def exposition() -> bytes:
-    """The Prometheus text format of every family: two queries."""
+    """The Prometheus text format of every family: three queries."""
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -176,6 +191,8 @@ def exposition() -> bytes:
         if metric in families:
             family, names = families[metric]
             family.add_metric([str(labels.get(label, "")) for label in names], value)
+    for metric, repository, value in _archive_list_samples():
+        families[metric][0].add_metric([repository], value)
     running = PlanRun.objects.filter(status__in=Status.active_values()).count()
     families["borgui_runs_running"][0].add_metric([], running)
 

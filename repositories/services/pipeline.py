@@ -259,6 +259,7 @@ class _PlanRunner:
         job.log = result.log.value()
         # The archive list records the new archive from this output (docs/archives.md).
         self.ctx.created_archives[job.pk] = result.json().get("archive", {})
+        self.ctx.created_cache_stats[job.pk] = (result.json().get("cache") or {}).get("stats", {})
         stats = result.json().get("archive", {}).get("stats", {})
         if result.exit_code in (0, 1) or stats:
             job.archive_name = archive

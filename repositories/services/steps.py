@@ -35,8 +35,10 @@ class StepContext:
     job: RepositoryJob | None = None
     recovering: bool = False
     # What the pipeline leaves for later steps (docs/archives.md): the archive each job's
-    # `borg create --json` reported, by job id, and the repositories a prune changed.
+    # `borg create --json` reported, by job id, with its repository's cache stats (borg's
+    # "cache.stats": unique_csize…), and the repositories a prune changed.
     created_archives: dict[int, dict] = field(default_factory=dict)
+    created_cache_stats: dict[int, dict] = field(default_factory=dict)
     pruned_repository_ids: set[int] = field(default_factory=set)
 
     @property
