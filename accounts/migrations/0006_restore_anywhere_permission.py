@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("accounts", "0005_source_mount_permissions"),
-        ("archives", "0003_restore_anywhere_permission"),
+        ("archives", "0004_restore_anywhere_permission"),
     ]
 
     operations = [migrations.RunPython(sync_from_migration, migrations.RunPython.noop)]
