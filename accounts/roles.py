@@ -88,6 +88,7 @@ ACTIONS: dict[str, tuple[frozenset[Role], str]] = {
     "archives.restore_archive": (RUNNERS, "Restore archives and cancel restores (within BORGUI_RESTORE_ROOTS)"),
     SYSTEM_PERMISSION: (RUNNERS, "See the System page (this machine's and a worker's report)"),
     "repositories.break_lock": (ADMINS, "Break a repository's borg lock"),
+    "archives.restore_anywhere": (ADMINS, "Restore to a target outside BORGUI_RESTORE_ROOTS"),
     "hooks.approve_script": (ADMINS, "Approve scripts and inline hooks for backups"),
     "packages_admin.install_package": (ADMINS, "Install system packages on the workers"),
 }

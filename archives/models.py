@@ -35,6 +35,7 @@ class Archive(models.Model):
         permissions = [
             ("download_archive", "Can download files from archives"),
             ("restore_archive", "Can restore archives"),
+            ("restore_anywhere", "Can restore to a target outside BORGUI_RESTORE_ROOTS"),
         ]
 
     def __str__(self):

@@ -6,6 +6,7 @@ import os
 import time
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from archives.models import RestoreJob
 from archives.services import catalog, index, restore
@@ -186,3 +187,18 @@ def test_a_restore_whose_worker_died_is_finished_as_interrupted(archive, tmp_pat
     assert restore.recover_interrupted() == 1
     job.refresh_from_db()
     assert (job.status, job.reason) == ("failure", "interrupted: the worker running it stopped")
+
+
+def test_only_the_restore_anywhere_permission_chooses_a_target_outside_the_roots(django_user_model):
+    from django.contrib.auth.models import Group
+
+    operator = django_user_model.objects.create_user("op", is_staff=True)
+    operator.groups.add(Group.objects.get(name="operator"))
+    boss = django_user_model.objects.create_user("boss", is_staff=True)
+    boss.groups.add(Group.objects.get(name="admin"))
+    renamed = Group.objects.create(name="backup-admins")  # a group of another name with the permission
+    renamed.permissions.add(Permission.objects.get(codename="restore_anywhere"))
+    other = django_user_model.objects.create_user("other", is_staff=True)
+    other.groups.add(renamed)
+    assert not restore.may_choose_any_target(operator)
+    assert restore.may_choose_any_target(boss) and restore.may_choose_any_target(other)

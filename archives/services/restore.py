@@ -32,11 +32,12 @@ from repositories.services.pipeline import worker_identity
 from repositories.services.remote_sources import describe_host
 
 logger = logging.getLogger(__name__)
-ADMIN_GROUP = "admin"
 
 
 def may_choose_any_target(user) -> bool:
-    return bool(user and (user.is_superuser or user.groups.filter(name=ADMIN_GROUP).exists()))
+    """Whether USER may restore outside BORGUI_RESTORE_ROOTS: the admin group's permission
+    (docs/archives.md), never a group's name, so a renamed or custom group works the same."""
+    return bool(user and user.has_perm("archives.restore_anywhere"))
 
 
 def default_target(archive: Archive) -> str:
