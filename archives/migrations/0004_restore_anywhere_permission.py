@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archives', '0002_restore_target_connection'),
+        ('archives', '0003_list_unique_csize'),
     ]
 
     operations = [
