@@ -5,6 +5,7 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     BORGUI_DATA_DIR=/data \
+    BORGUI_RESTORE_ROOTS=/restore \
     BORGUI_RUN_AS=borgui \
     PORT=8000
 
@@ -14,8 +15,8 @@ RUN apt-get update \
 
 RUN groupadd --system borgui \
     && useradd --system --gid borgui --home-dir /data --shell /usr/sbin/nologin borgui \
-    && mkdir -p /data /local/db-dumps \
-    && chown borgui:borgui /data /local/db-dumps
+    && mkdir -p /data /local/db-dumps /restore \
+    && chown borgui:borgui /data /local/db-dumps /restore
 
 WORKDIR /app
 COPY requirements.txt .

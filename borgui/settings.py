@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "repositories",
     "hooks",
     "packages_admin",
+    "archives",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +154,9 @@ BORGUI_HEARTBEAT_SECONDS = 1.0
 BORGUI_STALE_AFTER_SECONDS = env_int("BORGUI_STALE_AFTER_SECONDS", 30, minimum=5)
 BORGUI_LEASE_WAIT_SECONDS = env_int("BORGUI_LEASE_WAIT_SECONDS", 6 * 3600, minimum=1)
 BORGUI_PENDING_EXPIRY_SECONDS = 24 * 3600
+# Archives (docs/archives.md): the index cap, and where the admin may restore to.
+BORGUI_INDEX_CACHE_MB = env_int("BORGUI_INDEX_CACHE_MB", 2048, minimum=1)
+BORGUI_RESTORE_ROOTS = [Path(root) for root in env_list("BORGUI_RESTORE_ROOTS", [str(BASE_DIR / "restore")])]
 # Docker API calls (status checks, the built-in stop) never hang a page or a run.
 BORGUI_DOCKER_TIMEOUT = env_int("BORGUI_DOCKER_TIMEOUT", 5, minimum=1)
 BORGUI_CONTAINER_STOP_TIMEOUT = env_int("BORGUI_CONTAINER_STOP_TIMEOUT", 60, minimum=1)

@@ -28,8 +28,10 @@ reinstall_packages() {
 }
 
 web() {
+    # gthread: a worker's heartbeat does not wait on the request, so a long download
+    # (a streamed .tar.gz of a big archive) is never killed by --timeout (docs/archives.md).
     exec "$PYTHON" -m gunicorn borgui.wsgi --bind "$BIND" \
-        --workers "${WEB_CONCURRENCY:-2}" --timeout 60 --access-logfile - --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"
+        --workers "${WEB_CONCURRENCY:-2}" --worker-class gthread --threads "${WEB_THREADS:-8}" --timeout "${WEB_TIMEOUT:-60}" --access-logfile - --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}"
 }
 
 worker() {

@@ -198,10 +198,13 @@ ProgressCallback = Callable[[dict], None]
 class BorgProcess:
     """One borg invocation: JSON log lines parsed as they come, cancellable from another thread."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], on_event: ProgressCallback | None = None):
+    def __init__(
+        self, argv: list[str], env: dict[str, str], on_event: ProgressCallback | None = None, cwd: str | None = None
+    ):
         self.argv = argv
         self.env = env
         self.on_event = on_event
+        self.cwd = cwd
         self.process: subprocess.Popen | None = None
         self.result = BorgResult(exit_code=None)
 
@@ -209,6 +212,7 @@ class BorgProcess:
         self.process = subprocess.Popen(
             self.argv,
             env=self.env,
+            cwd=self.cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -257,8 +261,13 @@ class BorgProcess:
         self.process.kill()
 
 
+# borg waits this long for its own lock (and its local cache lock, which every command
+# takes briefly) instead of failing at once; borgui's leases keep its own work apart.
+LOCK_WAIT_SECONDS = 30
+
+
 def borg_argv(*args: str) -> list[str]:
-    return [settings.BORG_BINARY, "--log-json", *args]
+    return [settings.BORG_BINARY, "--log-json", "--lock-wait", str(LOCK_WAIT_SECONDS), *args]
 
 
 def refused_location(repository: Repository) -> BorgResult | None:
@@ -275,11 +284,13 @@ def refused_location(repository: Repository) -> BorgResult | None:
     return result
 
 
-def run(repository: Repository, args: list[str], on_event: ProgressCallback | None = None, on_start=None) -> BorgResult:
+def run(
+    repository: Repository, args: list[str], on_event: ProgressCallback | None = None, on_start=None, cwd=None
+) -> BorgResult:
     if refused := refused_location(repository):
         return refused
     with borg_environment(repository) as (env, workdir):
-        process = BorgProcess(borg_argv(*args), env, on_event)
+        process = BorgProcess(borg_argv(*args), env, on_event, cwd=cwd)
         if on_start is not None:
             on_start(process)
         return _with_ssh_messages(process.run(), workdir)
@@ -354,3 +365,141 @@ def create_args(repository: Repository, archive: str, sources: list[str], exclud
 
 def prune_args(repository: Repository, prefix: str, retention_options: list[str]) -> list[str]:
     return ["prune", "--list", f"--glob-archives={prefix}*", *retention_options, "--", repository.location]
+
+
+# --- archives (docs/archives.md) ----------------------------------------------------------
+
+
+def archive_ref(repository: Repository, archive: str) -> str:
+    """Always REPO::NAME: `borg delete REPO` without a name deletes the whole repository."""
+    if not archive:
+        raise BorgError("an archive name is required")
+    return f"{repository.location}::{archive}"
+
+
+def path_pattern(path: str) -> str:
+    """A path operand as a path-prefix pattern, so a name like `fm:x` or `re:y` is a name."""
+    return f"pp:{path}"
+
+
+def list_all_archives(repository: Repository) -> BorgResult:
+    """Every archive, the `.checkpoint` ones of interrupted backups included (borg hides them)."""
+    return run(repository, ["list", "--json", "--consider-checkpoints", "--", repository.location])
+
+
+def archive_info(repository: Repository, archive: str) -> BorgResult:
+    return run(repository, ["info", "--json", "--", archive_ref(repository, archive)])
+
+
+def delete_archives(repository: Repository, names: list[str]) -> BorgResult:
+    if not names:
+        raise BorgError("no archive named")
+    first, *rest = names
+    return run(repository, ["delete", "--", archive_ref(repository, first), *rest])
+
+
+def extract_args(archive_ref_: str, paths: list[str], strip_components: int, dry_run: bool, excludes: list[str]):
+    args = ["extract", "--progress"]
+    if dry_run:
+        args.append("--dry-run")
+    if strip_components:
+        args.append(f"--strip-components={strip_components}")
+    args += [f"--exclude={path_pattern(path)}" for path in excludes]
+    return [*args, "--", archive_ref_, *(path_pattern(path) for path in paths)]
+
+
+class BorgStream:
+    """A borg call whose stdout is read while it runs (item lines, file bytes, a tar stream).
+
+    Used as a context manager; ``stdout`` is the raw pipe. Leaving the block early (the
+    reader stopped, the browser went away) stops borg as Ctrl-C would, then kills it.
+    ``result`` has the exit code and log once the block is left.
+    """
+
+    def __init__(self, repository: Repository, args: list[str]):
+        self.repository = repository
+        self.args = args
+        self.result = BorgResult(exit_code=None)
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self):
+        self._environment = borg_environment(self.repository)
+        env, self._workdir = self._environment.__enter__()
+        parser = BorgProcess([], env)
+        parser.result = self.result
+        try:
+            self.process = subprocess.Popen(
+                borg_argv(*self.args),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl must run in the child
+                start_new_session=True,
+            )
+        except BaseException:
+            self._environment.__exit__(None, None, None)
+            raise
+
+        def read_log():
+            for raw in self.process.stderr:
+                parser._handle_line(raw.decode("utf-8", errors="replace").rstrip("\n"))
+
+        self._log_reader = threading.Thread(target=read_log, daemon=True)
+        self._log_reader.start()
+        return self
+
+    @property
+    def stdout(self):
+        return self.process.stdout
+
+    def lines(self):
+        """stdout as text lines (json-lines output), one at a time."""
+        for raw in self.process.stdout:
+            yield raw.decode("utf-8", errors="surrogateescape")
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self.process.poll() is None and exc_type is not None:
+                self.stop()
+            self.process.stdout.close()
+            code = self.process.wait()
+            self._log_reader.join(timeout=10)
+            self.result.exit_code = code if code >= 0 else None
+            _with_ssh_messages(self.result, self._workdir)
+        finally:
+            self._environment.__exit__(None, None, None)
+        return False
+
+    def wait(self) -> int:
+        """borg's exit code once it has ended, with its log read to the end."""
+        code = self.process.wait()
+        self._log_reader.join(timeout=10)
+        return code
+
+    def stop(self, grace: float = 5.0) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def stream_items(repository: Repository, archive: str) -> BorgStream:
+    return BorgStream(repository, ["list", "--json-lines", "--", archive_ref(repository, archive)])
+
+
+def stream_file(repository: Repository, archive: str, path: str) -> BorgStream:
+    return BorgStream(repository, ["extract", "--stdout", "--", archive_ref(repository, archive), path_pattern(path)])
+
+
+def stream_tar(repository: Repository, archive: str, paths: list[str]) -> BorgStream:
+    args = ["export-tar", "--tar-filter=gzip", "--", archive_ref(repository, archive), "-"]
+    return BorgStream(repository, [*args, *(path_pattern(path) for path in paths)])
+
+
+def stream_diff(repository: Repository, old: str, new: str, paths: list[str]) -> BorgStream:
+    args = ["diff", "--json-lines", "--", archive_ref(repository, old), new]
+    return BorgStream(repository, [*args, *(path_pattern(path) for path in paths)])

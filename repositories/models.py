@@ -381,3 +381,36 @@ class RepositoryLease(models.Model):
 
     def __str__(self):
         return f"lease on {self.repository}"
+
+
+class LeaseMode(models.TextChoices):
+    """How a holder other than a run uses a repository (docs/archives.md, "Locks")."""
+
+    READ = "read"  # list, extract, export-tar, diff: shared with other readers
+    INFO = "info"  # borg info: a reader that holds borg's local cache lock, one per machine
+    WRITE = "write"  # delete, compact, check: exclusive, like a run
+
+    @property
+    def exclusive(self) -> bool:
+        return self == LeaseMode.WRITE
+
+
+class RepositoryHold(models.Model):
+    """A holder of a repository lease other than a run: a restore, a download, a refresh,
+    a command. Waiting holders have a row too, so a waiting writer blocks new readers and
+    the page can say who waits. A row whose heartbeat is older than
+    BORGUI_STALE_AFTER_SECONDS belongs to a dead process and is free."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="holds")
+    mode = models.CharField(max_length=5, choices=LeaseMode.choices)
+    held = models.BooleanField(default=False)
+    description = models.CharField(max_length=300)
+    host = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    heartbeat = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["repository", "held"], name="repositoryhold_state")]
+
+    def __str__(self):
+        return f"{self.description} ({self.mode}{'' if self.held else ', waiting'})"

@@ -78,6 +78,7 @@ def execute(run: PlanRun, echo=None) -> Status:
             status = runner.execute()
         finally:
             leases.release_all(run)
+        runner.after_leases()
     return status
 
 
@@ -236,13 +237,16 @@ class _PlanRunner:
         PlanRun.objects.filter(pk=self.run.pk).update(plan_post_done=True)
         return status
 
-    def _after_run(self) -> None:
+    def _after_run(self, step: str = "after_run") -> None:
         for registrant in steps.registered():
             try:
-                registrant.after_run(self.ctx)
+                getattr(registrant, step)(self.ctx)
             except Exception as e:
-                logger.exception("after-run step failed")
+                logger.exception("%s step failed", step)
                 self.log(f"after-run step error: {e}")
+
+    def after_leases(self) -> None:
+        self._after_run("after_leases")
 
     # --- borg ------------------------------------------------------------------------
 
@@ -282,6 +286,8 @@ class _PlanRunner:
     def _record_create(self, job: RepositoryJob, archive: str, result: borg.BorgResult) -> None:
         job.borg_exit_code = result.exit_code
         job.log = result.log.value()
+        # The archive list records the new archive from this output (docs/archives.md).
+        self.ctx.notes.setdefault("borg_create", {})[job.pk] = result.json().get("archive", {})
         stats = result.json().get("archive", {}).get("stats", {})
         if result.exit_code in (0, 1) or stats:
             job.archive_name = archive
@@ -317,6 +323,7 @@ class _PlanRunner:
         if result.exit_code != 0:
             self.log(f"{repository.name}: {result.error_line()}")
             return at_least_warning(status)
+        self.ctx.notes.setdefault("pruned", set()).add(repository.pk)  # its archive list is refreshed
         return status
 
     # --- bookkeeping -----------------------------------------------------------------

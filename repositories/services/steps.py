@@ -61,6 +61,8 @@ class RunSteps(Protocol):
 
     def after_run(self, ctx: StepContext) -> None: ...
 
+    def after_leases(self, ctx: StepContext) -> None: ...
+
 
 class NoSteps:
     """Base for a registrant that implements only some steps."""
@@ -78,6 +80,10 @@ class NoSteps:
         return status
 
     def after_run(self, ctx):
+        return None
+
+    def after_leases(self, ctx):
+        """After the run gave its leases back: work that takes leases of its own."""
         return None
 
 

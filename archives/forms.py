@@ -1,0 +1,16 @@
+from django import forms
+
+
+class RestoreForm(forms.Form):
+    target = forms.CharField(max_length=4096, help_text="A new or empty directory on the worker's machine.")
+    strip_components = forms.IntegerField(min_value=0, initial=0, required=False)
+    overwrite = forms.BooleanField(required=False, help_text="Replace existing files; nothing else is deleted.")
+    dry_run = forms.BooleanField(required=False, help_text="List what would be restored; write nothing.")
+    confirm_root = forms.CharField(required=False, label="Type / to confirm a restore to /")
+
+    def restore_options(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "target": data["target"], "strip_components": data.get("strip_components") or 0,
+            "overwrite": data["overwrite"], "dry_run": data["dry_run"], "confirmed_root": data["confirm_root"] == "/",
+        }  # fmt: skip
