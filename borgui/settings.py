@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "hooks",
     "packages_admin",
     "archives",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -163,9 +164,18 @@ BORGUI_CONTAINER_STOP_TIMEOUT = env_int("BORGUI_CONTAINER_STOP_TIMEOUT", 60, min
 # Legacy inline repository hooks have no timeout of their own.
 BORGUI_INLINE_HOOK_TIMEOUT = env_int("BORGUI_INLINE_HOOK_TIMEOUT", 300, minimum=1)
 
+# Notifications and monitoring (notifications, docs/notifications.md).
+BORGUI_BASE_URL = env_str("BORGUI_BASE_URL", "").rstrip("/")
+BORGUI_METRICS_TOKEN = env_secret("BORGUI_METRICS_TOKEN") or ""
+# A failed notification is tried again after this many seconds, then twice as long.
+BORGUI_NOTIFY_RETRY_SECONDS = env_int("BORGUI_NOTIFY_RETRY_SECONDS", 10, minimum=0)
+
 Q_CLUSTER = {
     "name": "borgui",
     "orm": "default",
+    # The ORM broker, also keeping each cluster's heartbeat in the database (run_backup
+    # delivers its own notifications when no worker is alive).
+    "broker_class": "notifications.broker.HeartbeatORM",
     "workers": env_int("BORGUI_WORKERS", 2, minimum=1),
     # Script tests and installs are bounded by `timeout`, below `retry` so the broker never
     # hands a running task to a second worker. Backups are queued without a timeout and

@@ -3,6 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from borgui import admin_views, views
+from notifications.views import metrics_view
 
 # SimpleAdminConfig: admin modules are imported here, for the web process only, so that
 # management commands such as run_backup start faster.
@@ -15,6 +16,7 @@ admin_views.add_system_link(admin.site)
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),  # normally answered by HealthCheckMiddleware
+    path("metrics", metrics_view, name="metrics"),  # Prometheus (docs/notifications.md)
     path("admin/system/", admin.site.admin_view(admin_views.system_view), name="system"),
     path("admin/", admin.site.urls),
 ]

@@ -175,6 +175,16 @@ def qcluster(subprocess_env, tmp_path):
         cluster.stop()
 
 
+@pytest.fixture
+def receiver():
+    """A local HTTP server that records what notifications and pings send it."""
+    from tests.notifykit import Receiver
+
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
 # --- named users: an admin, a staff member with few rights, an outsider -----------------
 
 

@@ -448,12 +448,14 @@ FILE_CASES = [
     (
         "top-level-list",
         "- docker.io\n",
-        "the top level must be a mapping of ssh_connections, scripts, repositories, plans, packages, not a list",
+        "the top level must be a mapping of ssh_connections, scripts, repositories, plans, packages, notifications, "
+        "not a list",
     ),
     (
         "top-level-string",
         "packages\n",
-        "the top level must be a mapping of ssh_connections, scripts, repositories, plans, packages, not a string",
+        "the top level must be a mapping of ssh_connections, scripts, repositories, plans, packages, notifications, "
+        "not a string",
     ),
     (
         "duplicate-key",

@@ -31,6 +31,7 @@ from django.db.models import ProtectedError
 from borgui.config import schema
 from borgui.config.problems import ConfigError, Problem, index_path, key_path
 from hooks.models import HookAttachment, HookType, Script, ScriptParameter
+from notifications.models import Channel, EventKind, PlanMonitoring
 from packages_admin.models import PackageInstall
 from packages_admin.services import queue_install, record_package
 from packages_admin.validators import parse_package_spec
@@ -38,7 +39,7 @@ from repositories.models import BackupPlan, PlanRepository, Repository, SSHConne
 from repositories.services.retention import plan_repository_problems
 
 APPROVER = "apply_config"
-KINDS = ("ssh_connection", "script", "repository", "plan", "package")
+KINDS = ("ssh_connection", "script", "repository", "plan", "package", "notification")
 SECTION_KIND = dict(zip(schema.SECTIONS, KINDS, strict=True))
 
 # model field → key in the file
@@ -59,6 +60,8 @@ PLAN_KEYS = {
     **{f: f"retention.{f}" for f in BackupPlan.RETENTION_FIELDS},
     **({"stop_containers": "stop_containers"} if schema.HAS_STOP_CONTAINERS else {}),
 }
+MONITORING_KEYS = {"ping_url": "ping_url", "alert_after_hours": "alert_after_hours"}
+CHANNEL_KEYS = {"name": "name", "url": "url", "events": "events"}
 ATTACHMENT_KEYS = {
     "script": "script",
     "timeout": "timeout",
@@ -208,6 +211,7 @@ class Applier:
             "scripts": {o.name: o for o in Script.objects.all()},
             "repositories": {o.name: o for o in Repository.objects.select_related("source_connection")},
             "plans": {o.name: o for o in BackupPlan.objects.select_related("source_connection")},
+            "notifications": {o.name: o for o in Channel.objects.prefetch_related("plans")},
         }
         self._check_duplicate_names()
         if self.problems:
@@ -218,13 +222,14 @@ class Applier:
             ("scripts", self._prepare_script),
             ("repositories", self._prepare_repository),
             ("plans", self._prepare_plan),
+            ("notifications", self._prepare_notification),
         ):
             for index, data in enumerate(self.doc.get(section, [])):
                 prepare(index, data)
         self._prepare_packages()
 
     def _check_duplicate_names(self) -> None:
-        for section in schema.SECTIONS[:4]:
+        for section in schema.NAMED_SECTIONS:
             seen: dict[str, int] = {}
             for index, data in enumerate(self.doc.get(section, [])):
                 name = data["name"]
@@ -460,8 +465,44 @@ class Applier:
         current = [] if item.new else [r.name for r in obj.ordered_repositories()]
         if current != repositories:
             item.changes.append("repositories")
+        self._prepare_monitoring(item)
         self._prepare_hooks(item)
         self.items["plans"].append(item)
+
+    def _prepare_monitoring(self, item: Item) -> None:
+        """A plan's ping_url and alert_after_hours (kept beside the plan, notifications.PlanMonitoring)."""
+        data = item.data
+        monitoring = None if item.new else PlanMonitoring.objects.filter(plan=item.obj).first()
+        monitoring = monitoring or PlanMonitoring()
+        before = _state(monitoring, MONITORING_KEYS)
+        keys = dict(MONITORING_KEYS)
+        if "ping_url" in data:  # not given: the stored one is kept (as in the admin)
+            monitoring.ping_url = data["ping_url"].value
+            keys["ping_url"] = data["ping_url"].key
+        monitoring.alert_after_hours = data.get("alert_after_hours")
+        self.problems += _full_clean(monitoring, item.path, keys, exclude=["plan"])
+        item.changes += _changes(before, _state(monitoring, MONITORING_KEYS), MONITORING_KEYS)
+        item.extra["monitoring"] = monitoring
+
+    def _prepare_notification(self, index: int, data: dict) -> None:
+        item = self._item("notifications", index, data, Channel)
+        channel = item.obj
+        before = {**_state(channel, CHANNEL_KEYS), "plans": None if item.new else _channel_plans(channel)}
+        channel.events = data.get("events", EventKind.defaults())
+        keys = dict(CHANNEL_KEYS)
+        if "url" in data:  # not given: the stored one is kept (as in the admin)
+            channel.url = data["url"].value
+            keys["url"] = data["url"].key
+        self.problems += _full_clean(channel, item.path, keys)
+        plans = data.get("plans")
+        for j, name in enumerate(plans or []):
+            if name not in self._known("plans"):
+                self.problems.append(Problem(index_path(key_path(item.path, "plans"), j), f"no plan named {name}"))
+        channel.all_plans = plans is None
+        item.extra["plans"] = plans
+        after = {**_state(channel, CHANNEL_KEYS), "plans": None if plans is None else sorted(set(plans))}
+        item.changes = _changes(before, after, {**CHANNEL_KEYS, "plans": "plans"})
+        self.items["notifications"].append(item)
 
     def _prepare_packages(self) -> None:
         seen: dict[str, int] = {}
@@ -495,6 +536,8 @@ class Applier:
             self._remove_repositories,
             self._write_repositories,
             self._write_plans,
+            lambda: self._remove("notifications"),
+            self._write_notifications,
             lambda: self._remove("scripts"),
             lambda: self._remove("ssh_connections"),
             self._write_packages,
@@ -574,7 +617,25 @@ class Applier:
                     PlanRepository(plan=plan, repository=repositories[name], order=order)
                     for order, name in enumerate(item.extra["repositories"])
                 )
+            self._write_monitoring(item)
             self._write_hooks(item, "plan")
+
+    def _write_monitoring(self, item: Item) -> None:
+        monitoring = item.extra["monitoring"]
+        if not any(key in item.changes for key in MONITORING_KEYS.values()):
+            return
+        monitoring.plan = item.obj
+        if monitoring.is_empty:
+            if monitoring.pk:
+                monitoring.delete()
+        else:
+            monitoring.save()
+
+    def _write_notifications(self) -> None:
+        plans = self._objects("plans")
+        for item in self.items["notifications"]:
+            if self._save(item, CHANNEL_KEYS) and (item.new or "plans" in item.changes):
+                item.obj.plans.set([plans[name] for name in item.extra["plans"] or []])
 
     def _write_hooks(self, item: Item, owner_field: str) -> None:
         if item.hooks is None:
@@ -694,6 +755,10 @@ class Applier:
                 outcomes.append(Outcome(kind, item.name, action, details))
             outcomes.extend(o for o in self.removed if o.kind == kind)
         return outcomes
+
+
+def _channel_plans(channel: Channel) -> list[str] | None:
+    return None if channel.all_plans else sorted(plan.name for plan in channel.plans.all())
 
 
 def _same_attachment(current: HookAttachment, wanted: HookAttachment, script: Script) -> bool:

@@ -15,7 +15,8 @@ lists, so applying an export sets every object's attachments. A script is writte
 (applying it then leaves the review state as it is).
 
 Variable names: ``BORGUI_SSH_<NAME>_PRIVATE_KEY``, ``BORGUI_REPOSITORY_<NAME>_PASSPHRASE``,
-``BORGUI_REPOSITORY_<NAME>_EXPORTED_KEY`` and, for a secret parameter value of a hook,
+``BORGUI_REPOSITORY_<NAME>_EXPORTED_KEY``, ``BORGUI_PLAN_<NAME>_PING_URL``,
+``BORGUI_NOTIFICATION_<NAME>_URL`` and, for a secret parameter value of a hook,
 ``BORGUI_ATTACHMENT_<REPOSITORY|PLAN>_<OWNER>_<PRE|POST>_BACKUP_<N>_<PARAMETER>`` (N: the
 hook's position in its list, from 1); upper case, every other character than A–Z and 0–9
 becomes ``_``. Two objects whose names only differ in those characters (``a-b``, ``a_b``)
@@ -31,6 +32,7 @@ import yaml
 
 from borgui.config.schema import HAS_STOP_CONTAINERS
 from hooks.models import HookAttachment, HookType, Script
+from notifications.models import Channel
 from packages_admin.models import PackageInstall
 from repositories.models import BackupPlan, Repository, SSHConnection
 
@@ -226,7 +228,23 @@ class _Exporter:
             out["retention"] = retention
         if HAS_STOP_CONTAINERS and plan.stop_containers:
             out["stop_containers"] = FlowList(plan.stop_containers)
+        monitoring = getattr(plan, "monitoring", None)  # a plan without one raises an AttributeError
+        if monitoring is not None and monitoring.ping_url:
+            out["ping_url_env"] = self.ref(("plan", plan.name, "ping_url"), f"ping URL of plan {plan.name}")
+        if monitoring is not None and monitoring.alert_after_hours is not None:
+            out["alert_after_hours"] = monitoring.alert_after_hours
         out["hooks"] = self.hooks(plan, "plan")
+        return out
+
+    def notification(self, channel: Channel) -> dict:
+        out = {"name": channel.name}
+        if channel.url:
+            out["url_env"] = self.ref(
+                ("notification", channel.name, "url"), f"Apprise URL of notification channel {channel.name}"
+            )
+        out["events"] = FlowList(channel.events)
+        if not channel.all_plans:
+            out["plans"] = FlowList(sorted(plan.name for plan in channel.plans.all()))
         return out
 
     def document(self) -> dict:
@@ -237,8 +255,11 @@ class _Exporter:
             "repositories": [
                 self.repository(r) for r in by_name(Repository.objects.select_related("source_connection"))
             ],
-            "plans": [self.plan(p) for p in by_name(BackupPlan.objects.select_related("source_connection"))],
+            "plans": [
+                self.plan(p) for p in by_name(BackupPlan.objects.select_related("source_connection", "monitoring"))
+            ],
             "packages": [p.name for p in by_name(PackageInstall.objects.all())],
+            "notifications": [self.notification(c) for c in by_name(Channel.objects.prefetch_related("plans"))],
         }
         self.name_refs()
         return document

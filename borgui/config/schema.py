@@ -17,10 +17,12 @@ from django.core.validators import ProhibitNullCharactersValidator
 
 from borgui.config.problems import Problem, index_path, key_path
 from hooks.models import ExecutionTarget, OnFailure, RunOn
+from notifications.models import EventKind
 from repositories.models import BackupPlan, Encryption, OnRepositoryFailure
 
 SECRET_FILE_MAX_BYTES = 1024 * 1024
-SECTIONS = ("ssh_connections", "scripts", "repositories", "plans", "packages")
+SECTIONS = ("ssh_connections", "scripts", "repositories", "plans", "packages", "notifications")
+NAMED_SECTIONS = tuple(section for section in SECTIONS if section != "packages")
 HOOK_TYPES = ("pre-backup", "post-backup")
 RETENTION_KEYS = BackupPlan.RETENTION_FIELDS
 _no_nul = ProhibitNullCharactersValidator()
@@ -351,9 +353,18 @@ PLAN = Mapping(
         "source_connection": Text(),
         "retention": RETENTION,
         **({"stop_containers": ListOf(Text())} if HAS_STOP_CONTAINERS else {}),
+        "alert_after_hours": Int(),
         "hooks": HOOKS,
     },
     required=["name"],
+    secrets=[SecretSource("ping_url")],
+)
+
+# Omitted `plans`: every plan (docs/notifications.md).
+NOTIFICATION = Mapping(
+    {"name": Text(), "events": ListOf(Choice(EventKind.values)), "plans": ListOf(Text())},
+    required=["name"],
+    secrets=[SecretSource("url")],
 )
 
 DOCUMENT = Mapping(
@@ -363,6 +374,7 @@ DOCUMENT = Mapping(
         "repositories": ListOf(REPOSITORY),
         "plans": ListOf(PLAN),
         "packages": ListOf(Text()),
+        "notifications": ListOf(NOTIFICATION),
     }
 )
 

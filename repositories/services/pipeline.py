@@ -349,4 +349,5 @@ class _PlanRunner:
             status=status, reason=reason[:500], finished=timezone.now(), log=self.log.value()
         )
         self.run.status = status
+        steps.announce_finished(self.ctx, status)
         return status

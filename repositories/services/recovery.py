@@ -84,6 +84,8 @@ def recover_run(run: PlanRun) -> bool:
         PlanRun.objects.filter(pk=run.pk).update(
             status=Status.FAILURE, reason=INTERRUPTED, finished=timezone.now(), log=log.value()
         )
+    run.refresh_from_db()
+    steps.announce_finished(ctx, Status.FAILURE)
     return True
 
 

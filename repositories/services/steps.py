@@ -11,6 +11,7 @@ order of INSTALLED_APPS.
 """
 
 import enum
+import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -63,6 +64,8 @@ class RunSteps(Protocol):
 
     def after_leases(self, ctx: StepContext) -> None: ...
 
+    def run_finished(self, ctx: StepContext, status: Status) -> None: ...
+
 
 class NoSteps:
     """Base for a registrant that implements only some steps."""
@@ -86,6 +89,9 @@ class NoSteps:
         """After the run gave its leases back: work that takes leases of its own."""
         return None
 
+    def run_finished(self, ctx, status):
+        return None
+
 
 _registered_paths: list[str] = []
 _instances: dict[str, RunSteps] = {}
@@ -103,6 +109,16 @@ def registered() -> list[RunSteps]:
             _instances[path] = import_string(path)()
     instances = [_instances[path] for path in _registered_paths]
     return sorted(instances, key=lambda registrant: getattr(registrant, "order", 0))
+
+
+def announce_finished(ctx: StepContext, status: Status) -> None:
+    """Tell the registrants a run's final status, once it is saved: what they do then
+    (notifications, pings) can neither change nor delay it, and their errors are only logged."""
+    for registrant in registered():
+        try:
+            registrant.run_finished(ctx, status)
+        except Exception:
+            logging.getLogger(__name__).exception("run-finished step failed")
 
 
 def combine(outcomes_so_far: ChainOutcome, outcome: ChainOutcome) -> ChainOutcome:
