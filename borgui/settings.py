@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "packages_admin",
     "archives",
     "notifications",
+    "maintenance",
 ]
 
 MIDDLEWARE = [

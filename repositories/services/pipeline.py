@@ -324,6 +324,7 @@ class _PlanRunner:
             self.log(f"{repository.name}: {result.error_line()}")
             return at_least_warning(status)
         self.ctx.notes.setdefault("pruned", set()).add(repository.pk)  # its archive list is refreshed
+        self.ctx.notes.setdefault("pruned_archives", {})[repository.pk] = len(pruned)  # compact after prune
         return status
 
     # --- bookkeeping -----------------------------------------------------------------
