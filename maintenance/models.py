@@ -99,6 +99,14 @@ class RepositoryMaintenance(models.Model):
                 {"check_max_duration": "max_duration runs a partial --repository-only check: not with verify_data."}
             )
 
+    @property
+    def is_default(self) -> bool:
+        """Nothing set that differs from a repository without a row."""
+        return not (
+            self.check_schedule or self.check_timezone or self.check_verify_data or self.check_max_duration
+            or self.compact_schedule or self.compact_timezone or not self.compact_after_prune
+        )  # fmt: skip
+
     def check_options(self) -> dict:
         return {"verify_data": self.check_verify_data, "max_duration": self.check_max_duration}
 
@@ -149,6 +157,10 @@ class PlanMaintenance(models.Model):
     # The drill script's parameter values, as JSON, encrypted together (secret ones among them).
     drill_parameter_values = EncryptedTextField()
 
+    # Set by apply_config while the script it names may not be saved yet (it checks the
+    # script's declared parameters itself).
+    drill_script_pending = False
+
     class Meta:
         verbose_name = "verification"
         verbose_name_plural = "verification"
@@ -164,7 +176,7 @@ class PlanMaintenance(models.Model):
             self.drill_paths = []
         if not _one_line_list(self.drill_paths):
             errors["drill_paths"] = "Each path is one non-empty line."
-        if self.drill_schedule and not self.drill_script_id:
+        if self.drill_schedule and not (self.drill_script_id or self.drill_script_pending):
             errors["drill_script"] = "A scheduled drill needs a script."
         if self.drill_script_id:
             declared = set(self.drill_script.parameters.values_list("name", flat=True))
@@ -174,6 +186,23 @@ class PlanMaintenance(models.Model):
                 errors["drill_parameter_values"] = problem
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def is_default(self) -> bool:
+        return not (
+            self.verify_schedule or self.verify_timezone or self.sample_percent != 5
+            or self.count_tolerance_percent != 10 or self.drill_script_id or self.drill_paths
+            or self.drill_schedule or self.drill_timezone or self.drill_parameter_values
+        )  # fmt: skip
+
+    @property
+    def verify_is_default(self) -> bool:
+        return not (
+            self.verify_schedule
+            or self.verify_timezone
+            or self.sample_percent != 5
+            or self.count_tolerance_percent != 10
+        )
 
     def drill_values(self) -> dict[str, str]:
         from hooks.models import HookAttachment

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(borgbackup docker.io busybox-static openssh-server openssh-client haproxy chromium
-          docker-compose postgresql-15 postgresql-client-15 sudo)
+          docker-compose postgresql-15 postgresql-client-15 sudo debootstrap)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -27,4 +27,10 @@ fi
 # Debian creates the 15/main cluster on install; recreate it if someone dropped it.
 if command -v pg_lsclusters >/dev/null && ! pg_lsclusters --no-header 15 main >/dev/null 2>&1; then
     pg_createcluster 15 main >/dev/null
+fi
+
+# The restore-drill tests' PostgreSQL image (a Debian root made with debootstrap, cached
+# outside the repository; the first build needs the Debian mirror).
+if [ "$(id -u)" -eq 0 ]; then
+    "$(dirname "$0")/build-postgres-test-image.sh" >/dev/null
 fi

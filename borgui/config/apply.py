@@ -31,6 +31,7 @@ from django.db.models import ProtectedError
 from borgui.config import schema
 from borgui.config.problems import ConfigError, Problem, index_path, key_path
 from hooks.models import HookAttachment, HookType, Script, ScriptParameter
+from maintenance.models import PlanMaintenance, RepositoryMaintenance
 from notifications.models import Channel, EventKind, PlanMonitoring
 from packages_admin.models import PackageInstall
 from packages_admin.services import queue_install, record_package
@@ -61,6 +62,18 @@ PLAN_KEYS = {
     **({"stop_containers": "stop_containers"} if schema.HAS_STOP_CONTAINERS else {}),
 }
 MONITORING_KEYS = {"ping_url": "ping_url", "alert_after_hours": "alert_after_hours"}
+# maintenance (docs/maintenance.md): model field → key path in the file
+REPOSITORY_MAINTENANCE_KEYS = {
+    "check_schedule": "check.schedule", "check_timezone": "check.timezone", "check_verify_data": "check.verify_data",
+    "check_max_duration": "check.max_duration", "compact_schedule": "compact.schedule",
+    "compact_timezone": "compact.timezone", "compact_after_prune": "compact_after_prune",
+}  # fmt: skip
+PLAN_MAINTENANCE_KEYS = {
+    "verify_schedule": "verify.schedule", "verify_timezone": "verify.timezone",
+    "sample_percent": "verify.sample_percent", "count_tolerance_percent": "verify.count_tolerance_percent",
+    "drill_paths": "drill.paths", "drill_schedule": "drill.schedule", "drill_timezone": "drill.timezone",
+    "drill_parameter_values": "drill.parameters",
+}  # fmt: skip
 CHANNEL_KEYS = {"name": "name", "url": "url", "events": "events"}
 ATTACHMENT_KEYS = {
     "script": "script",
@@ -423,6 +436,7 @@ class Applier:
             if before[hash_name] != after[hash_name] and name not in item.changes:
                 item.changes.append(f"{name} approved")
         item.extra["init"] = bool(data.get("init")) and self._storage_missing(obj, item.new, before["location"])
+        self._prepare_repository_maintenance(item)
         self._prepare_hooks(item)
         self.items["repositories"].append(item)
 
@@ -466,6 +480,7 @@ class Applier:
         if current != repositories:
             item.changes.append("repositories")
         self._prepare_monitoring(item)
+        self._prepare_plan_maintenance(item)
         self._prepare_hooks(item)
         self.items["plans"].append(item)
 
@@ -483,6 +498,76 @@ class Applier:
         self.problems += _full_clean(monitoring, item.path, keys, exclude=["plan"])
         item.changes += _changes(before, _state(monitoring, MONITORING_KEYS), MONITORING_KEYS)
         item.extra["monitoring"] = monitoring
+
+    # --- maintenance (docs/maintenance.md), kept beside repositories and plans ---
+
+    @staticmethod
+    def _nested(data: dict, key: str, default):
+        section, _, name = key.rpartition(".")
+        return (data.get(section, {}) if section else data).get(name, default)
+
+    def _prepare_repository_maintenance(self, item: Item) -> None:
+        settings = None if item.new else RepositoryMaintenance.objects.filter(repository=item.obj).first()
+        settings = settings or RepositoryMaintenance()
+        before = _state(settings, REPOSITORY_MAINTENANCE_KEYS)
+        for name, key in REPOSITORY_MAINTENANCE_KEYS.items():
+            setattr(settings, name, self._nested(item.data, key, _default(RepositoryMaintenance, name)))
+        self.problems += _full_clean(settings, item.path, REPOSITORY_MAINTENANCE_KEYS, exclude=["repository"])
+        changes = _changes(before, _state(settings, REPOSITORY_MAINTENANCE_KEYS), REPOSITORY_MAINTENANCE_KEYS)
+        item.changes += sorted({key.partition(".")[0] for key in changes})
+        item.extra["maintenance"] = settings
+
+    def _prepare_plan_maintenance(self, item: Item) -> None:
+        settings = None if item.new else PlanMaintenance.objects.filter(plan=item.obj).select_related("drill_script")
+        settings = (settings.first() if settings is not None else None) or PlanMaintenance()
+        before = {
+            **_state(settings, PLAN_MAINTENANCE_KEYS),
+            "script": settings.drill_script.name if settings.drill_script_id else None,
+        }
+        data = item.data
+        for name, key in PLAN_MAINTENANCE_KEYS.items():
+            if name != "drill_parameter_values":
+                setattr(settings, name, self._nested(data, key, _default(PlanMaintenance, name)))
+        drill = data.get("drill")
+        settings.set_drill_values({k: v for k, v in (drill or {}).get("parameters", {}).items() if v != ""})
+        settings.drill_script_pending = drill is not None
+        settings.drill_script = None
+        self.problems += _full_clean(
+            settings,
+            item.path,
+            {**PLAN_MAINTENANCE_KEYS, "drill_script": "drill.script"},
+            exclude=["plan", "drill_script"],
+        )
+        if drill is not None:
+            path = key_path(item.path, "drill")
+            self._reference(drill, "script", "scripts", "script", path)
+            declared = self._declared_parameters(drill["script"])
+            problem = HookAttachment(parameter_values=settings.drill_parameter_values).undeclared_values_problem(
+                drill["script"], declared or set()
+            ) if declared is not None else ""  # fmt: skip
+            if problem:
+                self.problems.append(Problem(key_path(path, "parameters"), problem))
+        after = {**_state(settings, PLAN_MAINTENANCE_KEYS), "script": drill["script"] if drill else None}
+        changes = _changes(before, after, {**PLAN_MAINTENANCE_KEYS, "script": "drill.script"})
+        item.changes += sorted({key.partition(".")[0] for key in changes})
+        item.extra["maintenance"] = settings
+        item.extra["drill_script"] = drill["script"] if drill else None
+
+    def _write_maintenance(self, item: Item, owner_field: str, section_keys: set[str]) -> None:
+        settings = item.extra["maintenance"]
+        if not section_keys & set(item.changes):
+            return
+        setattr(settings, owner_field, item.obj)
+        if owner_field == "plan":
+            name = item.extra["drill_script"]
+            settings.drill_script = self._objects("scripts")[name] if name else None
+        if settings.is_default:
+            if settings.pk:
+                settings.delete()
+        else:
+            settings.save()
+
+    # --- end maintenance ---
 
     def _prepare_notification(self, index: int, data: dict) -> None:
         item = self._item("notifications", index, data, Channel)
@@ -600,6 +685,7 @@ class Applier:
             name = item.extra["source_connection"]
             item.obj.source_connection = connections[name] if name else None
             if self._save(item, {**REPOSITORY_KEYS, "passphrase": "passphrase"}):
+                self._write_maintenance(item, "repository", {"check", "compact", "compact_after_prune"})
                 self._write_hooks(item, "repository")
 
     def _write_plans(self) -> None:
@@ -618,6 +704,7 @@ class Applier:
                     for order, name in enumerate(item.extra["repositories"])
                 )
             self._write_monitoring(item)
+            self._write_maintenance(item, "plan", {"verify", "drill"})
             self._write_hooks(item, "plan")
 
     def _write_monitoring(self, item: Item) -> None:

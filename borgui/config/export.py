@@ -142,6 +142,18 @@ class _Exporter:
             out["approved"] = True
         return out
 
+    @staticmethod
+    def parameter_values(script: Script, values: dict[str, str], secret_ref) -> dict:
+        """A script's parameter values as written: secret ones as {env: VARIABLE}. Values of
+        parameters the script no longer declares are not used (and apply_config would
+        refuse them): they are left out."""
+        declared = {p.name: p for p in script.parameters.all()}
+        out = {}
+        for name, value in sorted(values.items()):
+            if name in declared:
+                out[name] = {"env": secret_ref(name)} if declared[name].secret else value
+        return out
+
     def hooks(self, owner, kind: str) -> dict:
         attachments = (
             HookAttachment.objects.filter(**{kind: owner})
@@ -162,22 +174,14 @@ class _Exporter:
                 if attachment.timeout is not None:
                     entry["timeout"] = attachment.timeout
                 entry["enabled"] = attachment.enabled
-                declared = {p.name: p for p in script.parameters.all()}
-                values = {}
-                # Values of parameters the script no longer declares are not used by a hook
-                # (and apply_config would refuse them): they are left out.
-                for name, value in sorted(attachment.values().items()):
-                    if name not in declared:
-                        continue
-                    if declared[name].secret:
-                        ref = self.ref(
-                            (kind, owner.name, hook_type, str(position), name),
-                            f"{name} of the {hook_type} hook {position} ({script.name}) of {kind} {owner.name}",
-                            parts=["ATTACHMENT", kind, owner.name, hook_type, str(position), name],
-                        )
-                        values[name] = {"env": ref}
-                    else:
-                        values[name] = value
+                values = self.parameter_values(
+                    script, attachment.values(),
+                    lambda name, p=position, t=hook_type, s=script: self.ref(
+                        (kind, owner.name, t, str(p), name),
+                        f"{name} of the {t} hook {p} ({s.name}) of {kind} {owner.name}",
+                        parts=["ATTACHMENT", kind, owner.name, t, str(p), name],
+                    ),
+                )  # fmt: skip
                 if values:
                     entry["parameters"] = values
                 entries.append(entry)
@@ -202,8 +206,70 @@ class _Exporter:
             out["pre_backup_script"] = repository.pre_backup_script
         if repository.post_backup_script:
             out["post_backup_script"] = repository.post_backup_script
+        out.update(self.repository_maintenance(repository))
         out["hooks"] = self.hooks(repository, "repository")
         return out
+
+    # --- maintenance (docs/maintenance.md) ---
+
+    @staticmethod
+    def _schedule(cron: str, zone: str) -> Flow:
+        out = Flow()
+        if cron:
+            out["schedule"] = cron
+        if zone:
+            out["timezone"] = zone
+        return out
+
+    def repository_maintenance(self, repository: Repository) -> dict:
+        settings = getattr(repository, "maintenance", None)  # none: an AttributeError
+        if settings is None:
+            return {}
+        out = {}
+        check = self._schedule(settings.check_schedule, settings.check_timezone)
+        if settings.check_verify_data:
+            check["verify_data"] = True
+        if settings.check_max_duration:
+            check["max_duration"] = settings.check_max_duration
+        if check:
+            out["check"] = check
+        compact = self._schedule(settings.compact_schedule, settings.compact_timezone)
+        if compact:
+            out["compact"] = compact
+        if not settings.compact_after_prune:
+            out["compact_after_prune"] = False
+        return out
+
+    def plan_maintenance(self, plan: BackupPlan) -> dict:
+        settings = getattr(plan, "maintenance", None)
+        if settings is None:
+            return {}
+        out = {}
+        if not settings.verify_is_default:
+            verify = self._schedule(settings.verify_schedule, settings.verify_timezone)
+            verify["sample_percent"] = _number(settings.sample_percent)
+            verify["count_tolerance_percent"] = _number(settings.count_tolerance_percent)
+            out["verify"] = verify
+        if settings.drill_script_id:
+            script = settings.drill_script
+            drill = {"script": script.name}
+            if settings.drill_paths:
+                drill["paths"] = FlowList(settings.drill_paths)
+            drill.update(self._schedule(settings.drill_schedule, settings.drill_timezone))
+            values = self.parameter_values(
+                script, settings.drill_values(),
+                lambda name: self.ref(
+                    ("plan", plan.name, "drill", name),
+                    f"{name} of the restore drill ({script.name}) of plan {plan.name}",
+                    parts=["PLAN", plan.name, "DRILL", name],
+                ),
+            )  # fmt: skip
+            if values:
+                drill["parameters"] = Flow(values)
+            out["drill"] = drill
+        return out
+
+    # --- end maintenance ---
 
     def plan(self, plan: BackupPlan) -> dict:
         out = {
@@ -233,6 +299,7 @@ class _Exporter:
             out["ping_url_env"] = self.ref(("plan", plan.name, "ping_url"), f"ping URL of plan {plan.name}")
         if monitoring is not None and monitoring.alert_after_hours is not None:
             out["alert_after_hours"] = monitoring.alert_after_hours
+        out.update(self.plan_maintenance(plan))
         out["hooks"] = self.hooks(plan, "plan")
         return out
 
@@ -253,10 +320,14 @@ class _Exporter:
             "ssh_connections": [self.ssh_connection(c) for c in by_name(SSHConnection.objects.all())],
             "scripts": [self.script(s) for s in by_name(Script.objects.prefetch_related("parameters"))],
             "repositories": [
-                self.repository(r) for r in by_name(Repository.objects.select_related("source_connection"))
+                self.repository(r)
+                for r in by_name(Repository.objects.select_related("source_connection", "maintenance"))
             ],
             "plans": [
-                self.plan(p) for p in by_name(BackupPlan.objects.select_related("source_connection", "monitoring"))
+                self.plan(p)
+                for p in by_name(
+                    BackupPlan.objects.select_related("source_connection", "monitoring", "maintenance__drill_script")
+                )
             ],
             "packages": [p.name for p in by_name(PackageInstall.objects.all())],
             "notifications": [self.notification(c) for c in by_name(Channel.objects.prefetch_related("plans"))],
@@ -278,6 +349,11 @@ class _Exporter:
             ]
             lines += [f"#   {ref.name}: {ref.description}" for ref in self.refs]
         return "\n".join(lines) + "\n"
+
+
+def _number(value: float):
+    """5.0 is written 5, as a person would write it."""
+    return int(value) if float(value).is_integer() else value
 
 
 def export_text() -> str:

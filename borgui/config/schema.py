@@ -104,6 +104,14 @@ class Bool(Node):
         return value
 
 
+class Number(Node):
+    def check(self, value, path, ctx):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            ctx.error(path, f"must be a number, not {_kind(value)}")
+            return INVALID
+        return value
+
+
 class Choice(Node):
     def __init__(self, choices):
         self.choices = list(choices)
@@ -321,6 +329,17 @@ SCRIPT = Mapping(
     required=["name"],
 )
 
+# --- maintenance (docs/maintenance.md): repository check/compact, plan verify/drill ---
+SCHEDULE_KEYS = {"schedule": Text(), "timezone": Text()}
+CHECK = Mapping({**SCHEDULE_KEYS, "verify_data": Bool(), "max_duration": Int()})
+COMPACT = Mapping(dict(SCHEDULE_KEYS))
+VERIFY = Mapping({**SCHEDULE_KEYS, "sample_percent": Number(), "count_tolerance_percent": Number()})
+DRILL = Mapping(
+    {"script": Text(), "paths": ListOf(Text()), **SCHEDULE_KEYS, "parameters": NamedValues(ParameterValue())},
+    required=["script"],
+)
+# --- end maintenance ---
+
 REPOSITORY = Mapping(
     {
         "name": Text(),
@@ -330,6 +349,9 @@ REPOSITORY = Mapping(
         "source_connection": Text(),
         "pre_backup_script": Text(),
         "post_backup_script": Text(),
+        "check": CHECK,
+        "compact": COMPACT,
+        "compact_after_prune": Bool(),
         "hooks": HOOKS,
     },
     required=["name"],
@@ -354,6 +376,8 @@ PLAN = Mapping(
         "retention": RETENTION,
         **({"stop_containers": ListOf(Text())} if HAS_STOP_CONTAINERS else {}),
         "alert_after_hours": Int(),
+        "verify": VERIFY,
+        "drill": DRILL,
         "hooks": HOOKS,
     },
     required=["name"],
