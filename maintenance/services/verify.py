@@ -21,9 +21,12 @@ import stat
 import tarfile
 import tempfile
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from django.db import connection
 
 from archives.models import Archive
 from archives.services import catalog
@@ -124,8 +127,20 @@ def source_files(ctx: JobContext, plan: BackupPlan, repository: Repository) -> d
 
     args = borg.create_args(repository, "borgui-verify-dry-run", plan.sources, plan.excludes, plan.compression)
     args = ["create", "--dry-run", "--list", *[a for a in args[1:] if a not in ("--json", "--progress")]]
-    result = borg.run(repository, args, on_event=on_event, on_start=ctx.borg_started)
-    ctx.on_cancel[:] = []
+    process = {}
+
+    def on_start(borg_process) -> None:
+        process["borg"] = borg_process
+        ctx.on_cancel.append(borg_process.interrupt)
+        if ctx.cancelled.is_set():
+            borg_process.interrupt()
+
+    try:
+        result = borg.run(repository, args, on_event=on_event, on_start=on_start)
+    finally:
+        if "borg" in process and process["borg"].interrupt in ctx.on_cancel:
+            ctx.on_cancel.remove(process["borg"].interrupt)
+        connection.close()  # this runs in a thread of its own (see run_verify)
     if not result.ok and result.exit_code != 1:
         raise VerifyFailed(f"borg create --dry-run failed: {result.error_line()}")
     return found
@@ -154,7 +169,7 @@ def archive_files(ctx: JobContext, repository: Repository, archive: str) -> dict
     with borg.BorgStream(
         repository, ["list", "--json-lines", "--", borg.archive_ref(repository, archive)], extra_env={"TZ": "UTC"}
     ) as stream:
-        ctx.on_cancel[:] = [stream.stop]
+        ctx.on_cancel.append(stream.stop)
         for line in stream.lines():
             if not line.startswith("{"):
                 continue
@@ -166,7 +181,7 @@ def archive_files(ctx: JobContext, repository: Repository, archive: str) -> dict
                 links.append((item["path"], item.get("linktarget", ""), mtime))
                 continue
             files[item["path"]] = FileMeta(item.get("size", 0), mtime) if mtime is not None else None
-    ctx.on_cancel[:] = []
+    ctx.on_cancel.remove(stream.stop)
     if not stream.result.ok:
         raise VerifyFailed(f"borg list failed: {stream.result.error_line()}")
     for path, master, mtime in links:
@@ -224,7 +239,9 @@ def archive_digests(ctx: JobContext, repository: Repository, archive: str, paths
     digests: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="borgui-verify-") as tmp:
         patterns = Path(tmp) / "patterns"
-        patterns.write_text("".join(f"+ pp:{path}\n" for path in paths) + "- *\n", encoding="utf-8")
+        # pf: (a full path) patterns are looked up in a set by borg; pp: ones would each be
+        # tried against every item of the archive (quadratic: minutes for 50,000 paths).
+        patterns.write_text("".join(f"+ pf:{path}\n" for path in paths) + "- *\n", encoding="utf-8")
         args = ["export-tar", f"--patterns-from={patterns}", "--", borg.archive_ref(repository, archive), "-"]
         with borg.BorgStream(repository, args) as stream:
             ctx.on_cancel[:] = [stream.stop]
@@ -255,18 +272,20 @@ def newest_archive(plan: BackupPlan, repository: Repository) -> Archive | None:
 
 
 def verify_repository(
-    ctx: JobContext, plan: BackupPlan, repository: Repository, source: dict[str, SourceFile], options: dict
+    ctx: JobContext, plan: BackupPlan, repository: Repository, source_side: Future, options: dict
 ) -> RepositoryResult:
-    result = RepositoryResult(repository.name, source_files=len(source))
+    """SOURCE_SIDE: the future of source_files (listed meanwhile, in another thread)."""
+    result = RepositoryResult(repository.name)
     catalog.refresh(repository, holder=f"verify job {ctx.job.pk}", on_wait=ctx.log)
     archive = newest_archive(plan, repository)
     if archive is None:
         return result.fail(f"no archive of plan {plan.name} in {repository.name}")
     result.archive = archive.name
-    ctx.log(f"{repository.name}: comparing archive {archive.name} with the source ({len(source)} files)")
+    ctx.log(f"{repository.name}: comparing archive {archive.name} with the source")
     with ctx.hold(repository, LeaseMode.READ):
         stored = archive_files(ctx, repository, archive.name)
-        result.archive_files = len(stored)
+        source = source_side.result()
+        result.archive_files, result.source_files = len(stored), len(source)
         comparable = sorted(
             path
             for path, meta in stored.items()
@@ -347,19 +366,19 @@ def run_verify(ctx: JobContext) -> Outcome:
         f"sample {options['sample_percent']:g} % (at least {MIN_SAMPLE} files), "
         f"count tolerance {options['count_tolerance_percent']:g} %"
     )
-    try:
-        source = source_files(ctx, plan, repositories[0])
-    except VerifyFailed as e:
-        return Outcome(Status.FAILURE, str(e))
-    results = []
-    for repository in repositories:
-        if ctx.cancelled.is_set():
-            break
-        try:
-            results.append(verify_repository(ctx, plan, repository, source, options))
-        except (VerifyFailed, catalog.ArchiveError) as e:
-            results.append(RepositoryResult(repository.name, source_files=len(source)).fail(str(e)))
-        ctx.results = {"options": options, "repositories": [r.as_json() for r in results]}
+    # The sources are walked while the archive list is read: both are mostly borg's time.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-source-walk") as pool:
+        source_side = pool.submit(source_files, ctx, plan, repositories[0])
+        results = []
+        for repository in repositories:
+            if ctx.cancelled.is_set():
+                break
+            try:
+                results.append(verify_repository(ctx, plan, repository, source_side, options))
+            except (VerifyFailed, catalog.ArchiveError) as e:
+                results.append(RepositoryResult(repository.name).fail(str(e)))
+            ctx.results = {"options": options, "repositories": [r.as_json() for r in results]}
+        source_side.exception()  # waited for, whatever happened above
     return _outcome(ctx, results)
 
 
