@@ -22,6 +22,9 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
+# PYTHONDONTWRITEBYTECODE keeps processes from writing into /app; the bytecode is compiled
+# here instead (root-owned, world-readable), so no command recompiles the app at start.
+RUN python -m compileall -q -j 0 /app
 # The app user may run exactly borgui's `apt-get update` and `apt-get install … -- NAME`
 # (Settings > System > Packages) as root, nothing else: see packages_admin/sudoers.py.
 RUN python -m packages_admin.sudoers borgui > /etc/sudoers.d/borgui-apt \

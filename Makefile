@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint test-deps clean
+.PHONY: run run-deps test lint test-deps clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# What a backup needs (borg, ssh) comes first: installed when root, else make stops here
+# with one line naming the packages. EXTRA_PACKAGES adds more (e.g. docker.io for hooks).
+run-deps:
+	@scripts/install-run-deps.sh $(EXTRA_PACKAGES)
+
 # Keys, migrations and the first admin user are created by the entrypoint's `prepare`.
-run: $(VENV)/.installed
+run: run-deps $(VENV)/.installed
 	$(PY) -m borgui.keys
 	$(PY) manage.py collectstatic --noinput -v0
 	PYTHON=$(abspath $(PY)) BIND=127.0.0.1:$(PORT) docker/entrypoint.sh all

@@ -7,12 +7,12 @@ import logging
 
 from archives.services import catalog
 from repositories.models import Repository
-from repositories.services.steps import NoSteps
+from repositories.services.steps import PartialSteps
 
 logger = logging.getLogger(__name__)
 
 
-class ArchiveListSteps(NoSteps):
+class ArchiveListSteps(PartialSteps):
     order = 200
 
     def repository_post(self, ctx, job, status):

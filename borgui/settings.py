@@ -62,12 +62,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "borgui",
+    "common",
     "repositories",
     "hooks",
     "packages_admin",
     "archives",
     "notifications",
     "maintenance",
+    "configuration",
+    "system",
 ]
 
 MIDDLEWARE = [
@@ -89,7 +92,7 @@ WSGI_APPLICATION = "borgui.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "borgui" / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -109,10 +112,18 @@ def _database_config() -> dict:
             config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
         except ValueError as e:
             raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {e}") from None
+        if config["ENGINE"] == "django.db.backends.postgresql":
+            # As SQLite's synchronous=NORMAL below: a commit returns before its WAL flush (a
+            # power cut may lose the last fraction of a second, never consistency), saving
+            # an fsync per hook record. The few writes that must survive a power cut say so
+            # (repositories/services/containers.py synced_commits). A URL's own options win.
+            options = config.setdefault("OPTIONS", {})
+            options["options"] = f"-c synchronous_commit=off {options.get('options', '')}".strip()
         return config
     # SQLite: WAL lets the web process read while the worker writes; IMMEDIATE takes the
     # write lock at BEGIN, so two writers queue on busy_timeout instead of failing with
-    # "database is locked" when a read transaction tries to upgrade.
+    # "database is locked" when a read transaction tries to upgrade. synchronous=NORMAL
+    # syncs the WAL at checkpoints, not at every commit (SQLite's recommended setting with WAL).
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "borgui.sqlite3",

@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
-from borgui import admin_views, views
+from borgui import views
 from notifications.views import metrics_view
+from system import views as system_views
 
 # SimpleAdminConfig: admin modules are imported here, for the web process only, so that
 # management commands such as run_backup start faster.
@@ -11,12 +12,12 @@ admin.autodiscover()
 admin.site.site_header = "borgui"
 admin.site.site_title = "borgui"
 admin.site.index_title = "Backups"
-admin_views.add_system_link(admin.site)
+system_views.add_system_link(admin.site)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("healthz", views.healthz, name="healthz"),  # normally answered by HealthCheckMiddleware
     path("metrics", metrics_view, name="metrics"),  # Prometheus (docs/notifications.md)
-    path("admin/system/", admin.site.admin_view(admin_views.system_view), name="system"),
+    path("admin/system/", admin.site.admin_view(system_views.system_view), name="system"),
     path("admin/", admin.site.urls),
 ]

@@ -1,7 +1,7 @@
 """The admin of the script library, its review and tests, and the hook inlines that the
 repositories admin shows (attachments on repositories and plans, hook runs on a run).
 
-Permissions (SPEC §5): ``hooks.approve_script`` approves scripts and inline repository
+Permissions (docs/hooks.md#review-and-approval): ``hooks.approve_script`` approves scripts and inline repository
 hooks; ``hooks.test_script`` runs script tests (no approval needed). Script executions are
 records: nobody adds or changes them.
 """
@@ -20,20 +20,25 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from borgui.admin_mixins import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
+from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
+from hooks.docker_templates import sync_templates
 from hooks.forms import (
     APPROVE_PERMISSION,
     NOT_APPROVED,
     TEST_PERMISSION,
     HookAttachmentForm,
+    InlineHookFieldsMixin,
     ScriptForm,
     ScriptParameterForm,
     ScriptTestForm,
+    approve_inline_hooks_on_save,
     masked_lines,
 )
 from hooks.models import ExecutionState, HookAttachment, Script, ScriptApproval, ScriptExecution, ScriptParameter
 from hooks.parameters import proposed_parameters
 from hooks.services.testing import TestRequestError, create_test, queue_test
+from repositories.admin import BackupPlanAdmin, PlanRunAdmin, RepositoryAdmin, RepositoryForm
+from repositories.models import BackupPlan, PlanRun, Repository
 
 GREEN, RED, GREY = "#2e7d32", "#c62828", "#616161"
 OUTPUT_STYLE = (
@@ -284,7 +289,6 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
 
     def recreate_templates_view(self, request):
         """Restore the ready templates that were deleted or edited (a POST from the list page)."""
-        from hooks.docker_templates import sync_templates
 
         if request.method != "POST":
             return redirect("admin:hooks_script_changelist")
@@ -571,3 +575,38 @@ class RepositoryHookAttachmentInline(HookAttachmentInline):
 
 class PlanHookAttachmentInline(HookAttachmentInline):
     fk_name = "plan"
+
+
+# --- hooks on the pages of repositories, plans and runs ------------------------------------
+# The repositories app knows nothing of hooks: this app adds its attachments, its hook runs
+# and the review of inline hooks to those pages, by registering a subclass of each admin.
+
+
+class RepositoryWithHooksForm(InlineHookFieldsMixin, RepositoryForm):
+    pass
+
+
+class RepositoryWithHooksAdmin(RepositoryAdmin):
+    form = RepositoryWithHooksForm
+    inlines = [*RepositoryAdmin.inlines, RepositoryHookAttachmentInline]
+
+    def save_model(self, request, obj, form, change):
+        approve_inline_hooks_on_save(request, obj)  # a reviewer's save approves the inline hooks
+        super().save_model(request, obj, form, change)
+
+
+class BackupPlanWithHooksAdmin(BackupPlanAdmin):
+    inlines = [*BackupPlanAdmin.inlines, PlanHookAttachmentInline]
+
+
+class PlanRunWithHooksAdmin(PlanRunAdmin):
+    inlines = [*PlanRunAdmin.inlines, PlanRunHookExecutionInline]
+
+
+for model, model_admin in (
+    (Repository, RepositoryWithHooksAdmin),
+    (BackupPlan, BackupPlanWithHooksAdmin),
+    (PlanRun, PlanRunWithHooksAdmin),
+):
+    admin.site.unregister(model)
+    admin.site.register(model, model_admin)

@@ -9,3 +9,4 @@ class HooksConfig(AppConfig):
         from repositories.services import steps
 
         steps.register("hooks.services.engine.HookSteps")
+        steps.register_periodic("hooks.services.testing.expire_interrupted_tests")

@@ -1,4 +1,4 @@
-"""The ready Docker templates of the script library (SPEC §7, docs "Docker Hooks").
+"""The ready Docker templates of the script library (docs/docker-hooks.md#system-check, docs "Docker Hooks").
 
 They ship with borgui: created by a data migration, marked ``is_template``, approved by
 "borgui", and restored by ``manage.py recreate_templates`` when missing or changed. Each

@@ -2,7 +2,7 @@
 
 Rules live in the models (``clean()``, field validators); these forms only translate
 between what a person types and what the models store, and keep secrets from ever being
-rendered back (SPEC §5).
+rendered back (docs/hooks.md#secrets-and-masking).
 """
 
 import json
@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 
 from hooks.models import HookAttachment, HookType, Script, ScriptParameter
 from hooks.services.testing import BACKUP_STATUSES
+from repositories.models import Repository
 
 MONOSPACE = "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace;"
 PLACEHOLDER = "********"
@@ -59,10 +60,8 @@ class ScriptForm(forms.ModelForm):
             self.fields["body"].strip = False  # the body is hashed for review: keep it exactly
 
     def clean_body(self):
-        body = as_typed(self.cleaned_data.get("body") or "", self.instance.body if self.instance.pk else "")
-        if not body.strip():
-            raise ValidationError("The body is empty.")
-        return body
+        # The empty body is refused by Script.clean, for apply_config as for this form.
+        return as_typed(self.cleaned_data.get("body") or "", self.instance.body if self.instance.pk else "")
 
 
 class ScriptParameterForm(forms.ModelForm):
@@ -90,16 +89,9 @@ class ScriptParameterForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("secret"):
-            typed = cleaned.get("default") or ""
-            if typed:
-                self.add_error(
-                    "default",
-                    "A secret parameter takes no default here (defaults are stored in clear): "
-                    "give its value on each attachment, where it is encrypted.",
-                )
-            elif self._stored_secret_default:
-                cleaned["default"] = self._stored_secret_default  # left empty: keep it
+        # A typed default of a secret parameter is refused by ScriptParameter.clean.
+        if cleaned.get("secret") and not cleaned.get("default") and self._stored_secret_default:
+            cleaned["default"] = self._stored_secret_default  # left empty: keep it
         return cleaned
 
 
@@ -319,8 +311,6 @@ class ScriptTestForm(forms.Form):
 
     def __init__(self, script: Script, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from repositories.models import Repository
-
         self.script = script
         self.fields["repository"].queryset = Repository.objects.order_by("name")
         self.parameters = list(script.parameters.all())

@@ -1,6 +1,5 @@
-"""The script library, hook attachments and script executions (SPEC §2, §5, §6)."""
+"""The script library, hook attachments and script executions (docs/hooks.md)."""
 
-import hashlib
 import json
 
 from django.core.exceptions import ValidationError
@@ -10,13 +9,12 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from borgui.fields import EncryptedTextField
-from borgui.validators import validate_object_name
+from common.fields import EncryptedTextField
+from common.text import body_hash
+from common.validators import validate_object_name
 from hooks.parameters import validate_parameter_name
-
-
-def body_hash(body: str) -> str:
-    return hashlib.sha256(body.encode()).hexdigest()
+from hooks.services.runner import ScriptResult
+from repositories.status import HookType, Status
 
 
 class ExecutionTarget(models.TextChoices):
@@ -58,6 +56,10 @@ class Script(models.Model):
     def get_absolute_url(self):
         return reverse("admin:hooks_script_change", args=[self.pk])
 
+    def clean(self):
+        if self.body and not self.body.strip():  # "" is refused as blank, by the field
+            raise ValidationError({"body": "The body is empty."})
+
     @property
     def content_hash(self) -> str:
         return body_hash(self.body)
@@ -92,6 +94,12 @@ class ScriptApproval(models.Model):
         return f"{self.script} {self.content_hash[:12]} by {self.approved_by}"
 
 
+SECRET_DEFAULT_REFUSED = (
+    "A secret parameter takes no default here (defaults are stored in clear): "
+    "give its value on each attachment, where it is encrypted."
+)
+
+
 class ScriptParameter(models.Model):
     script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="parameters")
     name = models.CharField(max_length=100, validators=[validate_parameter_name])
@@ -112,12 +120,7 @@ class ScriptParameter(models.Model):
             raise ValidationError({"default": "A required parameter has no default: the attachment must give it."})
         if self.secret and self.default:
             # Defaults are stored in clear; a secret belongs in the (encrypted) attachment values.
-            raise ValidationError({"default": "A secret parameter has no default: set its value on each attachment."})
-
-
-class HookType(models.TextChoices):
-    PRE_BACKUP = "pre-backup", "pre-backup"
-    POST_BACKUP = "post-backup", "post-backup"
+            raise ValidationError({"default": SECRET_DEFAULT_REFUSED})
 
 
 class OnFailure(models.TextChoices):
@@ -133,10 +136,10 @@ class RunOn(models.TextChoices):
     ALWAYS = "always"
 
     def matches(self, status: str) -> bool:
-        """SPEC §3: a skipped status matches `warning` and `always` only."""
+        """docs/running-plans.md#run_on: a skipped status matches `warning` and `always` only."""
         if self == RunOn.ALWAYS:
             return True
-        if status == "skipped":
+        if status == Status.SKIPPED:
             return self == RunOn.WARNING
         return self.value == status
 
@@ -235,7 +238,7 @@ class ExecutionState(models.TextChoices):
 
 
 class ScriptExecution(models.Model):
-    """Every hook run of a backup and every script test (SPEC §2)."""
+    """Every hook run of a backup and every script test (docs/hooks.md#script-executions)."""
 
     script = models.ForeignKey(Script, null=True, blank=True, on_delete=models.SET_NULL, related_name="executions")
     script_name = models.CharField(max_length=150, help_text="The script, or which inline hook, as it was run.")
@@ -286,8 +289,6 @@ class ScriptExecution(models.Model):
     @property
     def cli_exit_code(self) -> int:
         """As `test_script` exits: the script's code; 124 timeout, 125 not run, 128+N signal N."""
-        from hooks.services.runner import ScriptResult
-
         result = ScriptResult(
             exit_code=self.exit_code, signal=self.signal, timed_out=self.timed_out, duration=0.0,
             stdout="", stderr="", error=self.error,

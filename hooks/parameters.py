@@ -1,4 +1,4 @@
-"""Script parameters (SPEC §5): which names are allowed, which a body proposes, and the
+"""Script parameters (docs/hooks.md#parameters): which names are allowed, which a body proposes, and the
 values a hook gets. Pure functions, shared by the admin, apply_config and the engine."""
 
 import re

@@ -18,3 +18,5 @@ class MaintenanceConfig(AppConfig):
         post_save.connect(signals.plan_saved, sender="repositories.BackupPlan")
         # After the archive list refresh (order 200): compact once the run gave its leases back.
         steps.register("maintenance.steps.CompactAfterPruneSteps")
+        # In the worker's minute recovery task: jobs whose process died, lost schedules.
+        steps.register_periodic("maintenance.tasks.minute")

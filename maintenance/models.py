@@ -8,10 +8,11 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from borgui.fields import EncryptedTextField
-from borgui.validators import validate_cron, validate_timezone
+from common.fields import EncryptedTextField
+from common.validators import validate_timezone
 from repositories.models import BackupPlan, LeaseMode, Repository
 from repositories.status import Status
+from repositories.validators import validate_cron
 
 MAX_INT = 2**31 - 1
 

@@ -6,7 +6,7 @@ import logging
 
 from maintenance.models import MaintenanceTrigger, RepositoryMaintenance
 from repositories.models import Repository
-from repositories.services.steps import NoSteps
+from repositories.services.steps import PartialSteps
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ def compacts_after_prune(repository: Repository) -> bool:
     return settings is None or settings.compact_after_prune  # the default is true
 
 
-class CompactAfterPruneSteps(NoSteps):
+class CompactAfterPruneSteps(PartialSteps):
     order = 300  # after the archive list refresh (200)
 
     def after_leases(self, ctx):

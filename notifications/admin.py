@@ -9,8 +9,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from borgui.admin_mixins import ReadOnlyInlineMixin
-from borgui.forms import SecretFieldsMixin
+from common.admin import ReadOnlyInlineMixin
+from common.forms import SecretFieldsMixin
 from hooks.admin import AttachmentFormSet
 from notifications.models import Channel, DeliveryAttempt, EventKind, PlanMonitoring
 from notifications.services import delivery, urls
@@ -163,9 +163,14 @@ class RunDeliveryAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 # --- what the plan and run pages show of notifications ---------------------------------
 
 
-class MonitoredBackupPlanAdmin(repositories_admin.BackupPlanAdmin):
-    inlines = [*repositories_admin.BackupPlanAdmin.inlines, PlanMonitoringInline]
-    list_display = [*repositories_admin.BackupPlanAdmin.list_display, "stale"]
+# The admins registered now (the hooks app's subclasses, with their inlines) are extended.
+PlanAdminBase = type(admin.site._registry[BackupPlan])
+PlanRunAdminBase = type(admin.site._registry[PlanRun])
+
+
+class MonitoredBackupPlanAdmin(PlanAdminBase):
+    inlines = [*PlanAdminBase.inlines, PlanMonitoringInline]
+    list_display = [*PlanAdminBase.list_display, "stale"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("monitoring")
@@ -179,8 +184,8 @@ class MonitoredBackupPlanAdmin(repositories_admin.BackupPlanAdmin):
         return format_html('<strong style="color:#c62828">stale since {}</strong>', since)
 
 
-class NotifiedPlanRunAdmin(repositories_admin.PlanRunAdmin):
-    inlines = [*repositories_admin.PlanRunAdmin.inlines, RunDeliveryAttemptInline]
+class NotifiedPlanRunAdmin(PlanRunAdminBase):
+    inlines = [*PlanRunAdminBase.inlines, RunDeliveryAttemptInline]
 
 
 admin.site.unregister(BackupPlan)

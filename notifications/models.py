@@ -7,8 +7,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from borgui.fields import EncryptedTextField
-from borgui.validators import validate_object_name
+from common.fields import EncryptedTextField
+from common.validators import validate_object_name
 from notifications.services import urls
 from repositories.status import Status
 

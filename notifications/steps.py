@@ -12,7 +12,7 @@ import logging
 from notifications.models import Event, EventKind, PlanMonitoring
 from notifications.services import delivery, events, metrics, pings, workers
 from repositories.models import PlanRun, Trigger
-from repositories.services.steps import ChainOutcome, NoSteps, StepContext
+from repositories.services.steps import ChainOutcome, PartialSteps, StepContext
 from repositories.status import Status
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def _ping_url(ctx: StepContext) -> str:
     return ctx.notes["ping_url"]
 
 
-class NotificationSteps(NoSteps):
+class NotificationSteps(PartialSteps):
     order = -100  # the start comes before the plan's pre-backup hooks
 
     def plan_pre(self, ctx: StepContext) -> ChainOutcome:
@@ -51,7 +51,7 @@ class NotificationSteps(NoSteps):
             delivery.deliver_pending_of_run(run)
 
 
-class ContainerAlertSteps(NoSteps):
+class ContainerAlertSteps(PartialSteps):
     order = 200  # after the container stop's own after-run step (order 100) started them again
 
     def after_run(self, ctx: StepContext) -> None:

@@ -10,7 +10,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from borgui.admin_mixins import GuardedInputAdminMixin
+from common.admin import GuardedInputAdminMixin
 from packages_admin import services
 from packages_admin.models import PackageInstall
 

@@ -1,4 +1,4 @@
-"""System packages installed on the worker (SPEC §8), and the lock that serialises apt."""
+"""System packages installed on the worker (docs/packages.md), and the lock that serialises apt."""
 
 from django.core.exceptions import ValidationError
 from django.db import models

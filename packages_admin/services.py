@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,7 +27,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hooks.services.output import SharedBoundedText
+from common import childenv, processes
+from common.text import SharedBoundedText
 from packages_admin.models import AptLock, PackageInstall
 from packages_admin.sudoers import INSTALL_OPTIONS, SUDOERS_FILE
 from packages_admin.validators import parse_package_spec
@@ -74,7 +74,7 @@ def _run_quiet(argv: list[str], timeout: float = 60) -> subprocess.CompletedProc
 
 
 def installed_version(spec: str) -> str | None:
-    """The version dpkg has installed of the package in SPEC, or None when it is not installed.
+    """The version dpkg has installed of the package in ``spec`` (NAME or NAME=VERSION), or None when absent.
 
     A package removed but with its configuration files left still has a version in dpkg's
     database: only the status ``installed`` counts.
@@ -91,7 +91,7 @@ def installed_version(spec: str) -> str | None:
 
 
 def is_satisfied(spec: str, version: str | None) -> bool:
-    """Whether an installed VERSION (or None) is what SPEC asks for."""
+    """Whether an installed VERSION (or None) is what ``spec`` asks for."""
     if version is None:
         return False
     wanted = parse_package_spec(spec)[1]
@@ -119,7 +119,7 @@ def apt_lists_age(lists: Path = APT_LISTS) -> timedelta | None:
 
 
 def package_known(spec: str) -> bool:
-    """Whether apt's lists have a candidate for SPEC (and its pinned version, if any)."""
+    """Whether apt's lists have a candidate for ``spec`` (and its pinned version, if any)."""
     name, version = parse_package_spec(spec)
     try:
         result = _run_quiet(["apt-cache", "policy", "--", name])
@@ -136,7 +136,7 @@ def package_known(spec: str) -> bool:
 
 
 def update_reason(spec: str) -> str | None:
-    """Why ``apt-get update`` should run before installing SPEC, or None when the lists will do."""
+    """Why ``apt-get update`` should run before installing ``spec``, or None when the lists will do."""
     age = apt_lists_age()
     if age is None:
         return "there are no package lists yet"
@@ -176,7 +176,8 @@ def install_argv(spec: str) -> list[str]:
 def apt_env() -> dict[str, str]:
     # C.UTF-8: apt's messages in English, whatever the container's locale, so users and
     # tests can recognise "Unable to locate package".
-    return {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
+    # Never borgui's secrets: maintainer scripts of every package run with this, as root.
+    return {**childenv.minimal(os.environ), "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
 
 
 def privilege_problem() -> tuple[str, int] | None:
@@ -202,6 +203,19 @@ def privilege_problem() -> tuple[str, int] | None:
     return f"cannot install packages: {user} may not run apt-get through sudo ({said}): {how}", result.returncode
 
 
+class _Decoded:
+    """apt's output (stdout and stderr together) decoded as it comes, passed to OUTPUT."""
+
+    def __init__(self, output: Output):
+        self._output = output
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        text = self._decoder.decode(data, final)
+        if text:
+            self._output(text)
+
+
 def run_streaming(argv: list[str], output: Output, timeout: float, tick: Callable[[], None] | None = None) -> int:
     """Run ARGV, passing its output (stdout and stderr, as they come) to OUTPUT.
 
@@ -209,63 +223,25 @@ def run_streaming(argv: list[str], output: Output, timeout: float, tick: Callabl
     log and refresh the lock). At TIMEOUT the whole process group gets SIGTERM, then SIGKILL;
     the result is then ``TIMED_OUT``. Returns the exit code (negative: killed by that signal).
     """
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=apt_env(),
-        start_new_session=True,  # its own process group, so a timeout stops its children too
+    process = processes.spawn(argv, apt_env(), stderr=subprocess.STDOUT)
+    sink = _Decoded(output)
+    supervisor = processes.Supervisor(
+        process,
+        {process.stdout: sink},
+        deadline=time.monotonic() + timeout,
+        on_deadline=lambda: supervisor.signal_group(signal.SIGTERM),
+        kill_after=KILL_GRACE,
+        tick=tick,
+        tick_every=FLUSH_EVERY,
     )
-
-    def read() -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        while chunk := process.stdout.read1(65536):
-            output(decoder.decode(chunk))
-        output(decoder.decode(b"", final=True))
-
-    reader = threading.Thread(target=read, name="apt-output", daemon=True)
-    reader.start()
-    deadline = time.monotonic() + timeout
-    timed_out = False
     try:
-        while True:
-            try:
-                returncode = process.wait(timeout=FLUSH_EVERY)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if tick is not None:
-                tick()
-            if time.monotonic() >= deadline:
-                timed_out = True
-                _stop_group(process)
-                returncode = process.wait()
-                break
-    except BaseException:
-        _stop_group(process)
-        raise
+        returncode = supervisor.run()
     finally:
-        # A daemon started by a maintainer script may keep the pipe open: do not wait for it.
-        reader.join(timeout=5)
-        if not reader.is_alive():
-            process.stdout.close()
+        sink.feed(b"", final=True)
         if tick is not None:
             tick()
-    return TIMED_OUT if timed_out else returncode
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    for sig, grace in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    # None: apt-get would not die even after SIGKILL (stuck in the kernel).
+    return TIMED_OUT if supervisor.timed_out or returncode is None else returncode
 
 
 # --- the lock that makes installs queue ---------------------------------------------------
@@ -333,7 +309,7 @@ def apt_lock(holder: str, waiting: Callable[[str], None], wait: float) -> Iterat
 
 
 def record_package(spec: str) -> tuple[PackageInstall, bool]:
-    """The record for SPEC, created when missing (returns it and whether it was created).
+    """The record for ``spec``, created when missing (returns it and whether it was created).
 
     A package is recorded once: asking for ``hello=2.10-3`` when ``hello`` is recorded pins
     that record (and the other way round).

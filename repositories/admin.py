@@ -7,12 +7,11 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from borgui.admin_mixins import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
-from borgui.forms import LinesField, SecretFieldsMixin
-from hooks.admin import PlanHookAttachmentInline, PlanRunHookExecutionInline, RepositoryHookAttachmentInline
-from hooks.forms import INLINE_HOOK_FIELDS, InlineHookFieldsMixin, approve_inline_hooks_on_save
+from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
+from common.forms import LinesField, SecretFieldsMixin
 from repositories import borg
 from repositories.models import (
     BackupPlan,
@@ -23,24 +22,15 @@ from repositories.models import (
     RepositoryJob,
     SSHConnection,
 )
-from repositories.services import pipeline, runs
+from repositories.services import leases, pipeline, runs
 from repositories.services.passphrase import PassphraseChangeError, change_passphrase
 from repositories.services.retention import plan_repository_problems
+from repositories.services.scheduling import next_slot
 from repositories.status import Status
-
-STATUS_COLOURS = {
-    "success": "#2e7d32",
-    "warning": "#b26a00",
-    "failure": "#c62828",
-    "skipped": "#616161",
-    "running": "#1565c0",
-    "waiting": "#6a1b9a",
-    "pending": "#616161",
-}
 
 
 def status_badge(status: str):
-    colour = STATUS_COLOURS.get(status, "#616161")
+    colour = Status(status).colour if status in Status.values else Status.PENDING.colour
     return format_html('<strong class="status-{}" style="color:{}">{}</strong>', status, colour, status)
 
 
@@ -98,7 +88,7 @@ class SSHConnectionAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.M
         return bool(obj.private_key)
 
 
-class RepositoryForm(InlineHookFieldsMixin, SecretFieldsMixin, forms.ModelForm):
+class RepositoryForm(SecretFieldsMixin, forms.ModelForm):
     secret_fields = ("passphrase", "exported_key")
     exported_key = forms.CharField(
         required=False,
@@ -108,7 +98,15 @@ class RepositoryForm(InlineHookFieldsMixin, SecretFieldsMixin, forms.ModelForm):
 
     class Meta:
         model = Repository
-        fields = ["name", "location", "encryption", "passphrase", "source_connection", *INLINE_HOOK_FIELDS]
+        fields = [
+            "name",
+            "location",
+            "encryption",
+            "passphrase",
+            "source_connection",
+            "pre_backup_script",
+            "post_backup_script",
+        ]
 
     def save(self, commit=True):
         repository = super().save(commit=False)
@@ -141,7 +139,6 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
     list_display = ["name", "location", "encryption", "source_connection", "passphrase_set", "last_backup"]
     list_select_related = ["source_connection"]
     search_fields = ["name", "location"]
-    inlines = [RepositoryHookAttachmentInline]
     actions = ["initialise", "import_existing", "check_repository", "list_archives", "break_lock"]
 
     def get_queryset(self, request):
@@ -270,7 +267,6 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
         return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
-        approve_inline_hooks_on_save(request, obj)  # a reviewer's save approves the inline hooks
         super().save_model(request, obj, form, change)
         if change and form.cleaned_data.get("passphrase") and "passphrase" in form.changed_data:
             # The field is easy to take for the repository's own passphrase: say what it did.
@@ -283,9 +279,7 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
 
 
 def _active_holder(repository):
-    from repositories.services.leases import holder
-
-    return holder(repository)
+    return leases.holder(repository)
 
 
 class PlanRepositoryInline(GuardedInputAdminMixin, CappedInlineMixin, admin.TabularInline):
@@ -333,7 +327,7 @@ PlanRepositoryInline.formset = PlanRepositoryFormSet
 @admin.register(BackupPlan)
 class BackupPlanAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     form = BackupPlanForm
-    inlines = [PlanRepositoryInline, PlanHookAttachmentInline]
+    inlines = [PlanRepositoryInline]  # the hooks app adds its attachments
     list_display = ["name", "enabled", "schedule", "timezone", "repository_list", "last_run", "next_run"]
     list_filter = ["enabled"]
     search_fields = ["name"]
@@ -372,12 +366,8 @@ class BackupPlanAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="next run")
     def next_run(self, obj):
-        from repositories.services.scheduling import next_slot
-
         if not obj.enabled or not obj.schedule:
             return "manual"
-        from django.utils import timezone
-
         slot = next_slot(obj, timezone.now())
         return slot.strftime("%Y-%m-%d %H:%M %Z") if slot else "never (this schedule never runs)"
 
@@ -434,7 +424,7 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
-    inlines = [RepositoryJobInline, ContainerStopInline, PlanRunHookExecutionInline]
+    inlines = [RepositoryJobInline, ContainerStopInline]  # the hooks app adds its hook runs
     readonly_fields = [
         "plan", "status_badge", "trigger", "reason", "scheduled_for", "created", "started", "finished",
         "heartbeat", "worker", "cancel_requested", "log",

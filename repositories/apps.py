@@ -17,3 +17,4 @@ class RepositoriesConfig(AppConfig):
         post_spawn.connect(signals.worker_started)
         # Runs after the hook chains of each step (its order is 100), whatever the app order.
         steps.register("repositories.services.containers.ContainerStopSteps")
+        steps.register_periodic("repositories.services.containers.retry_failed_starts")

@@ -1,4 +1,4 @@
-"""Archive name templates (SPEC §2): {plan}, {repository}, {now}, {now:FORMAT}.
+"""Archive name templates (docs/running-plans.md#archive-names): {plan}, {repository}, {now}, {now:FORMAT}.
 
 Pure functions: rendering, validation, and the template's fixed prefix that scopes prune
 to the archives a plan made (``borg prune --glob-archives 'PREFIX*'``).

@@ -25,12 +25,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from borgui.processes import die_with_parent
-from borgui.validators import repository_location_problem
-from hooks.services.output import BoundedText
+from common import childenv, processes, ssh
+from common.text import BoundedText
 from repositories.models import Encryption, Repository, SSHConnection
-
-_STRIPPED_PREFIXES = ("BORG_", "BORGUI_", "SECRET_KEY", "DATABASE_URL", "DJANGO_SUPERUSER_")
+from repositories.validators import repository_location_problem
 
 
 class BorgError(Exception):
@@ -101,7 +99,8 @@ def borg_base_dir() -> Path:
 
 
 def _base_environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED_PREFIXES)}
+    # borgui sets every BORG_* variable borg reads itself.
+    env = childenv.inherited(os.environ, also_strip=("BORG_",))
     base = borg_base_dir()
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     env.update(
@@ -127,42 +126,21 @@ def connection_for_location(location: str) -> SSHConnection | None:
 SSH_LOG = "ssh.log"
 
 
-def pinned_known_hosts(connection: SSHConnection) -> Path:
-    """Where a connection's host key is pinned on first use (borg and hooks share it)."""
-    known_hosts_dir = Path(settings.DATA_DIR) / "ssh"
-    known_hosts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return known_hosts_dir / f"known_hosts.{connection.pk}"
+def ssh_target(connection: SSHConnection) -> ssh.SSHTarget:
+    return ssh.SSHTarget(
+        host=connection.host,
+        port=connection.port,
+        username=connection.username,
+        private_key=connection.private_key,
+        known_hosts=connection.known_hosts,
+    )
 
 
 def ssh_command_options(connection: SSHConnection | None, workdir: Path) -> list[str]:
-    """OpenSSH client options for a connection: its key, and host keys checked or pinned."""
-    options = ["-o", "BatchMode=yes", "-o", "ServerAliveInterval=30", "-E", str(workdir / SSH_LOG)]
-    if connection is None:
-        return options
-    if connection.known_hosts.strip():
-        known_hosts = workdir / "known_hosts"
-        known_hosts.write_text(_unix_lines(connection.known_hosts))
-        options += ["-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes"]
-    else:
-        # Trust on first use, then pinned per connection.
-        pinned = pinned_known_hosts(connection)
-        options += ["-o", f"UserKnownHostsFile={pinned}", "-o", "StrictHostKeyChecking=accept-new"]
-    if connection.private_key:
-        key = workdir / "ssh_key"
-        _write_private(key, _unix_lines(connection.private_key))
-        options += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
-    return options
-
-
-def _unix_lines(text: str) -> str:
-    """Text pasted into a browser comes back with CR LF line ends, which ssh refuses in a key."""
-    return "\n".join(line.strip() for line in text.strip().splitlines()) + "\n"
-
-
-def _write_private(path: Path, content: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(content)
+    """OpenSSH client options for a connection (see common.ssh), and ssh's own log file."""
+    target = ssh_target(connection) if connection is not None else None
+    pinned = ssh.pinned_known_hosts(connection.pk) if connection is not None else None
+    return [*ssh.connection_options(target, workdir, pinned), "-E", str(workdir / SSH_LOG)]
 
 
 @contextmanager
@@ -181,7 +159,7 @@ def borg_environment(repository: Repository, new_key: bool = False):
         if Encryption(repository.encryption).uses_keyfile and (repository.exported_key or new_key):
             key_file = workdir / "borg_key"
             if repository.exported_key:
-                _write_private(key_file, repository.exported_key)
+                ssh.write_private(key_file, repository.exported_key)
             # borg init writes the new key here too, so it never lands in a shared keys dir.
             # Without a stored key borg says "No key file for repository …" (a BORG_KEY_FILE
             # naming a missing file makes borg 1.2 crash with a traceback instead).
@@ -193,6 +171,34 @@ def borg_environment(repository: Repository, new_key: bool = False):
 
 
 ProgressCallback = Callable[[dict], None]
+
+
+class _Collected:
+    """A pipe kept whole (borg's --json answer on stdout)."""
+
+    def __init__(self):
+        self._chunks: list[bytes] = []
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        self._chunks.append(data)
+
+    def text(self) -> str:
+        return b"".join(self._chunks).decode("utf-8", errors="replace")
+
+
+class _Lines:
+    """A pipe split into lines (borg's JSON log on stderr), each passed to ON_LINE."""
+
+    def __init__(self, on_line: Callable[[str], None]):
+        self._on_line = on_line
+        self._held = b""
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        *lines, self._held = (self._held + data).split(b"\n")
+        if final and self._held:
+            lines, self._held = [*lines, self._held], b""
+        for line in lines:
+            self._on_line(line.decode("utf-8", errors="replace"))
 
 
 class BorgProcess:
@@ -209,25 +215,16 @@ class BorgProcess:
         self.result = BorgResult(exit_code=None)
 
     def run(self) -> BorgResult:
-        self.process = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl must run in the child
-            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop borg cleanly
+        self.process = processes.spawn(self.argv, self.env, cwd=self.cwd)
+        stdout, stderr = _Collected(), _Lines(self._handle_line)
+        # No deadline: a backup takes as long as it takes; a cancel comes through interrupt().
+        supervisor = processes.Supervisor(
+            self.process, {self.process.stdout: stdout, self.process.stderr: stderr}, None, lambda: None, 5.0
         )
-        stdout_chunks: list[bytes] = []
-        reader = threading.Thread(target=lambda: stdout_chunks.append(self.process.stdout.read()), daemon=True)
-        reader.start()
-        for raw in self.process.stderr:
-            self._handle_line(raw.decode("utf-8", errors="replace").rstrip("\n"))
-        reader.join()
-        code = self.process.wait()
-        self.result.exit_code = code if code >= 0 else None
-        self.result.stdout = b"".join(stdout_chunks).decode("utf-8", errors="replace")
+        code = supervisor.run()
+        stderr.feed(b"", final=True)
+        self.result.exit_code = code if code is not None and code >= 0 else None
+        self.result.stdout = stdout.text()
         return self.result
 
     def _handle_line(self, line: str) -> None:
@@ -430,15 +427,7 @@ class BorgStream:
         parser = BorgProcess([], env)
         parser.result = self.result
         try:
-            self.process = subprocess.Popen(
-                borg_argv(*self.args),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl must run in the child
-                start_new_session=True,
-            )
+            self.process = processes.spawn(borg_argv(*self.args), env)
         except BaseException:
             self._environment.__exit__(None, None, None)
             raise

@@ -1,4 +1,4 @@
-"""SSH connections, repositories, backup plans and their runs (SPEC §2, §3)."""
+"""SSH connections, repositories, backup plans and their runs (docs/configuration.md#keys, docs/running-plans.md)."""
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -6,19 +6,20 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from borgui.fields import EncryptedTextField
-from borgui.validators import (
+from common.docker_client import selector_problem
+from common.fields import EncryptedTextField
+from common.text import body_hash
+from common.validators import validate_object_name, validate_timezone
+from repositories import archive_names
+from repositories.status import HookType, Status
+from repositories.validators import (
     ssh_host_problem,
     ssh_user_problem,
     validate_borg_interval,
     validate_compression,
     validate_cron,
-    validate_object_name,
     validate_repository_location,
-    validate_timezone,
 )
-from repositories import archive_names
-from repositories.status import Status
 
 
 class SSHConnection(models.Model):
@@ -101,7 +102,7 @@ class Repository(models.Model):
     )
     pre_backup_script = models.TextField(blank=True, help_text="Legacy inline hook: runs before each backup.")
     post_backup_script = models.TextField(blank=True, help_text="Legacy inline hook: runs after each backup.")
-    # Inline hooks follow the review rule of library scripts (SPEC §5).
+    # Inline hooks follow the review rule of library scripts (docs/hooks.md#legacy-inline-hooks).
     pre_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
     post_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
@@ -123,20 +124,27 @@ class Repository(models.Model):
         return self.location.startswith("ssh://")
 
     def inline_hook_approved(self, hook_type: str) -> bool:
-        from hooks.models import body_hash
-
         body, approved = self._inline(hook_type)
         return bool(body) and approved == body_hash(body)
 
     def approve_inline_hooks(self) -> None:
         """Approve the current inline bodies (the approver saw them)."""
-        from hooks.models import body_hash
-
         self.pre_backup_approved_hash = body_hash(self.pre_backup_script) if self.pre_backup_script else ""
         self.post_backup_approved_hash = body_hash(self.post_backup_script) if self.post_backup_script else ""
 
+    def inline_body(self, hook_type: str) -> str:
+        return self._inline(hook_type)[0]
+
+    def inline_hook_in_effect(self, hook_type: str) -> str:
+        """The inline hook of HOOK_TYPE that runs ("" for none): the repository's library
+        hooks of that type replace it."""
+        body = self.inline_body(hook_type)
+        if not body.strip() or self.hook_attachments.filter(hook_type=hook_type, enabled=True).exists():
+            return ""
+        return body
+
     def _inline(self, hook_type: str) -> tuple[str, str]:
-        if hook_type == "pre-backup":
+        if hook_type == HookType.PRE_BACKUP:
             return self.pre_backup_script, self.pre_backup_approved_hash
         return self.post_backup_script, self.post_backup_approved_hash
 
@@ -225,8 +233,6 @@ class BackupPlan(models.Model):
                 raise ValidationError({"archive_name": problem})
 
     def _clean_stop_containers(self) -> None:
-        from borgui.docker_client import selector_problem
-
         if self.stop_containers in (None, ""):
             self.stop_containers = []
         if not isinstance(self.stop_containers, list):
@@ -277,7 +283,7 @@ class PlanRun(models.Model):
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running it")
     cancel_requested = models.BooleanField(default=False)
     log = models.TextField(blank=True)
-    # Post steps of SPEC §3 that are done, so recovery after a crash runs only the rest.
+    # Post steps (docs/running-plans.md#recovery) that are done, so recovery after a crash runs only the rest.
     plan_pre_started = models.BooleanField(default=False)
     plan_post_done = models.BooleanField(default=False)
 
@@ -334,7 +340,7 @@ class RepositoryJob(models.Model):
 
 
 class ContainerStop(models.Model):
-    """A container the plan's built-in stop found running and stopped (SPEC §7).
+    """A container the plan's built-in stop found running and stopped (docs/docker-hooks.md#built-in-container-stop).
 
     Recorded before the stop request, so that whatever happens next (a failed backup, a
     cancel, a worker killed mid-stop) the run's after-run step, or the recovery of the
@@ -369,7 +375,7 @@ class ContainerStop(models.Model):
 
 
 class RepositoryLease(models.Model):
-    """Who may write a repository now: one row per repository, taken by a run (SPEC §3).
+    """Who may write a repository now: one row per repository, taken by a run (docs/running-plans.md#leases).
 
     A row in the database (not a file) so the lock holds across worker machines and on
     SQLite and PostgreSQL alike; taken and given back with single UPDATE statements.

@@ -1,28 +1,11 @@
 #!/usr/bin/env bash
-# Install the system packages the test suite runs for real (SPEC §12), when root and any is
-# missing. Without root, say what is missing and let the tests that need it fail loudly.
+# Install the system packages the test suite runs for real, when root and any is
+# missing: what a backup needs (install-run-deps.sh) and the servers the suite starts.
+# Without root, say what is missing and stop.
 set -euo pipefail
 
-packages=(borgbackup docker.io busybox-static openssh-server openssh-client haproxy chromium
-          docker-compose postgresql-15 postgresql-client-15 sudo debootstrap)
-
-missing=()
-for package in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-        missing+=("$package")
-    fi
-done
-
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "install-test-deps: missing Debian packages (run as root to install): ${missing[*]}" >&2
-        exit 1
-    fi
-    echo "install-test-deps: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$(dirname "$0")/install-run-deps.sh" docker.io busybox-static openssh-server haproxy chromium \
+    docker-compose postgresql-15 postgresql-client-15 sudo debootstrap
 
 # Debian creates the 15/main cluster on install; recreate it if someone dropped it.
 if command -v pg_lsclusters >/dev/null && ! pg_lsclusters --no-header 15 main >/dev/null 2>&1; then

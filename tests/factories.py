@@ -1,6 +1,7 @@
 """Small builders for the objects most tests need (real borg repositories on disk)."""
 
 import os
+import shutil
 from pathlib import Path
 
 from repositories import borg
@@ -37,3 +38,14 @@ def make_source_tree(root: Path, files: int = 5, size: int = 1000) -> Path:
 # Ctrl-C or cancel reached it; 120 MB leaves a margin of seconds.
 SLOW_COMPRESSION = "zstd,22"
 SLOW_TREE = {"files": 300, "size": 400_000}
+
+
+BORG = shutil.which("borg") or "borg"
+
+
+def fresh_borg_env(home: Path, **extra: str) -> dict[str, str]:
+    """A shell with no borg state at all: empty HOME and BORG_BASE_DIR, no BORG_* from us."""
+    home.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BORG_", "BORGUI_"))}
+    env.update(HOME=str(home), BORG_BASE_DIR=str(home / "borg-base"), LANG="C.UTF-8", **extra)
+    return env

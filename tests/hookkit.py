@@ -1,6 +1,8 @@
 """Builders for hook tests: scripts that record what they saw into a file."""
 
 import json
+import re
+from datetime import datetime
 from pathlib import Path
 
 from hooks.models import HookAttachment, Script, ScriptParameter
@@ -51,3 +53,16 @@ def read_envs(log: Path) -> list[dict]:
 
 def borg_ui(env: dict) -> dict:
     return {k: v for k, v in env.items() if k.startswith("BORG_UI_")}
+
+
+def docker_times(dockerd, name: str) -> tuple[datetime, datetime]:
+    """(State.StartedAt, State.FinishedAt) of a container, as aware datetimes."""
+    out = dockerd.docker("inspect", "--format", "{{.State.StartedAt}} {{.State.FinishedAt}}", name).stdout.decode()
+    return tuple(_parse_docker_time(value) for value in out.split())
+
+
+def _parse_docker_time(value: str) -> datetime:
+    # 2026-11-26T09:48:00.123456789Z: Python reads at most microseconds.
+    match = re.fullmatch(r"(.+T\d\d:\d\d:\d\d)(\.\d+)?Z", value)
+    fraction = (match.group(2) or ".0")[:7]
+    return datetime.fromisoformat(f"{match.group(1)}{fraction}+00:00")

@@ -1,4 +1,4 @@
-"""Every encryption mode of SPEC §2, end to end with the real borg.
+"""Every encryption mode of docs/configuration.md#repositories, end to end with the real borg.
 
 borgui initialises the repository, `manage.py run_backup` backs a small tree up, and then
 a person with nothing but borgui's database (a fresh HOME, an empty BORG_BASE_DIR, no key
@@ -17,10 +17,10 @@ from django.db import connection
 
 from repositories import borg
 from repositories.models import BackupPlan, Encryption, PlanRepository, PlanRun, Repository
+from tests.factories import BORG, fresh_borg_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BORG = shutil.which("borg") or "borg"
 # borg asks "previously unknown unencrypted repository, continue?" for these modes; a person
 # restoring answers yes, the environment variable is how a script says it.
 NOT_ENCRYPTED = {Encryption.NONE, Encryption.AUTHENTICATED, Encryption.AUTHENTICATED_BLAKE2}
@@ -41,14 +41,6 @@ def make_source_tree(root: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
     return root
-
-
-def fresh_borg_env(home: Path, **extra: str) -> dict[str, str]:
-    """A shell with no borg state at all: empty HOME and BORG_BASE_DIR, no BORG_* from us."""
-    home.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BORG_", "BORGUI_"))}
-    env.update(HOME=str(home), BORG_BASE_DIR=str(home / "borg-base"), LANG="C.UTF-8", **extra)
-    return env
 
 
 def raw_row(repository_id: int) -> dict:

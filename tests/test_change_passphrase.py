@@ -17,8 +17,7 @@ from playwright.sync_api import expect
 from repositories.models import PlanRun, Repository, RepositoryLease
 from repositories.services import runs
 from tests.adminkit import form_data
-from tests.factories import make_plan, make_repository, make_source_tree
-from tests.test_borg_encryption import BORG, fresh_borg_env
+from tests.factories import BORG, fresh_borg_env, make_plan, make_repository, make_source_tree
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

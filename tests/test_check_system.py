@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from borgui.system import DOCKER_CLI_MISSING
+from system.report import DOCKER_CLI_MISSING
 
 
 @pytest.fixture
@@ -45,6 +45,18 @@ def test_missing_borg_fails_with_one_line(manage, path_without):
     assert "borg: command not found — install borgbackup" in result.stdout
     assert result.stderr.strip() == "CommandError: not ready: borg"
     assert "Traceback" not in result.stderr
+
+
+def test_a_configured_borg_binary_that_is_gone_fails_even_with_borg_on_path(manage, tmp_path):
+    # Backups run BORGUI_BORG_BINARY: a borg elsewhere on PATH must not make the check pass.
+    gone = tmp_path / "removed" / "borg"
+    result = manage("check_system", env={"BORGUI_BORG_BINARY": str(gone)})
+    assert shutil.which("borg"), "the suite's borg is on PATH"
+    assert result.returncode == 1
+    borg_line = result.stdout.splitlines()[0]
+    assert borg_line.split()[:2] == ["borg", "FAILED"]
+    assert f"BORGUI_BORG_BINARY={gone}: not found — install borgbackup or fix the path" in borg_line
+    assert result.stderr.strip() == "CommandError: not ready: borg"
 
 
 def test_unreachable_database_is_reported_not_raised(manage):

@@ -1,4 +1,4 @@
-"""apply_config's behaviour (SPEC §9): dry run, prune, borg init and its rollback, review
+"""apply_config's behaviour (docs/configuration.md#applying): dry run, prune, borg init and its rollback, review
 state, hook lists, secrets kept, schedules, standard input."""
 
 import copy
@@ -11,7 +11,7 @@ from packages_admin.models import PackageInstall
 from repositories import borg
 from repositories.models import BackupPlan, Repository, SSHConnection
 from repositories.services.scheduling import schedule_name
-from tests.test_config_validation import BASE, apply_file, snapshot, write
+from tests.configkit import BASE, apply_file, snapshot, write
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""export_config and apply_config round trip (SPEC §9), through manage.py against the test
+"""export_config and apply_config round trip (docs/configuration.md#exporting), through manage.py against the test
 database: a file that uses every key, secrets included, applies; a second apply changes
 nothing; its export holds no secret; that export applied to an emptied database (with
 the variables it names) exports the same text again."""
@@ -237,7 +237,7 @@ def test_every_key_round_trips_and_a_second_apply_changes_nothing(manage, tmp_pa
     for secret in all_secret_values():
         assert secret not in text
     assert "init:" not in text
-    # Hooks in SPEC §9's shape and key order.
+    # Hooks in the shape and key order of docs/configuration.md#hook-entries.
     assert (
         "- {script: start-db, run_on: always, on_failure: continue, enabled: true, parameters: {CONTAINER_NAME: db1}}"
         in text

@@ -1,4 +1,4 @@
-"""compose.yaml and the Dockerfile say what SPEC §11 and the docs page say.
+"""compose.yaml and the Dockerfile say what README.md#docker-image and docs/docker-hooks.md say.
 
 No image can be built or pulled here, so compose.yaml is validated by docker-compose itself.
 """
@@ -6,6 +6,8 @@ No image can be built or pulled here, so compose.yaml is validated by docker-com
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 
 import pytest
 import yaml
@@ -79,3 +81,39 @@ def test_dockerfile_pins_bookworm_and_runs_as_a_user_with_apt_through_sudo():
     assert "visudo -cf /etc/sudoers.d/borgui-apt" in text
     assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/app/docker/entrypoint.sh"]' in text
     assert 'CMD ["all"]' in text
+
+
+def test_the_image_compiles_the_app_so_its_user_loads_bytecode_without_writing(tmp_path):
+    # The Dockerfile's own compile step, on a copy of the app, as its build would run it;
+    # then a module imported as an unprivileged user under PYTHONDONTWRITEBYTECODE=1.
+    text = (ROOT / "Dockerfile").read_text()
+    assert "ENV PYTHONDONTWRITEBYTECODE=1" in text
+    step = next(line for line in text.splitlines() if line.startswith("RUN python -m compileall"))
+    assert text.index("COPY . .") < text.index(step)
+    app = tempfile.mkdtemp(prefix="borgui-image-app-")
+    try:
+        os.chmod(app, 0o755)
+        shutil.copytree(ROOT / "borgui", os.path.join(app, "borgui"), ignore=shutil.ignore_patterns("__pycache__"))
+        command = step.removeprefix("RUN ").replace("python", sys.executable, 1).replace("/app", app)
+        subprocess.run(command, shell=True, check=True)
+        loaded = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                sys.executable,
+                "-v",
+                "-c",
+                "import borgui.env",
+            ],
+            cwd=app,
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": app, "PYTHONDONTWRITEBYTECODE": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        cached = os.path.join(app, "borgui", "__pycache__", f"env.{sys.implementation.cache_tag}.pyc")
+        assert f"code object from '{cached}'" in loaded.stderr
+    finally:
+        shutil.rmtree(app)

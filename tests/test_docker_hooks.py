@@ -10,8 +10,7 @@ from hooks.models import Script
 from repositories import borg
 from repositories.services import runs
 from tests.factories import make_plan, make_repository, make_source_tree
-from tests.hookkit import attach, make_script
-from tests.test_docker_stop import docker_times
+from tests.hookkit import attach, docker_times, make_script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

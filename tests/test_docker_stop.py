@@ -1,4 +1,4 @@
-"""The plan's built-in container stop (SPEC §7) against the suite's real Docker engine.
+"""The plan's built-in container stop (docs/docker-hooks.md#built-in-container-stop) against the real engine.
 
 A container named in ``stop_containers`` (or carrying the label) is stopped after the
 plan's pre hooks and before borg starts, recorded before the next one, and running again
@@ -8,31 +8,19 @@ State.FinishedAt / State.StartedAt.
 """
 
 import re
-from datetime import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from repositories.models import BackupPlan, ContainerStop, PlanRun
 from repositories.services import runs, steps
 from repositories.services.containers import ContainerStopSteps
 from tests.factories import make_plan, make_repository, make_source_tree
-from tests.hookkit import attach, make_script, read_marks, recorder
+from tests.hookkit import attach, docker_times, make_script, read_marks, recorder
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def docker_times(dockerd, name: str) -> tuple[datetime, datetime]:
-    """(State.StartedAt, State.FinishedAt) of a container, as aware datetimes."""
-    out = dockerd.docker("inspect", "--format", "{{.State.StartedAt}} {{.State.FinishedAt}}", name).stdout.decode()
-    return tuple(_parse_docker_time(value) for value in out.split())
-
-
-def _parse_docker_time(value: str) -> datetime:
-    # 2026-11-26T09:48:00.123456789Z: Python reads at most microseconds.
-    match = re.fullmatch(r"(.+T\d\d:\d\d:\d\d)(\.\d+)?Z", value)
-    fraction = (match.group(2) or ".0")[:7]
-    return datetime.fromisoformat(f"{match.group(1)}{fraction}+00:00")
 
 
 @pytest.fixture
@@ -144,8 +132,7 @@ def test_daemon_unreachable_fails_the_run_readably_and_post_steps_still_run(dock
 
 def test_the_stop_comes_after_the_hook_engine_whatever_the_registration_order():
     names = [type(registrant).__name__ for registrant in steps.registered()]
-    assert names[-1] == "ContainerStopSteps"
-    assert "HookSteps" in names
+    assert names.index("ContainerStopSteps") > names.index("HookSteps")
     assert ContainerStopSteps.order > 0
 
 
@@ -182,6 +169,24 @@ def test_nothing_recorded_without_stop_containers(docker_host, tmp_path, source)
     assert run.status == "success"
     assert not ContainerStop.objects.exists()
     assert "container" not in run.log
+
+
+def test_the_stop_record_is_committed_synchronously_on_postgresql(docker_host, tmp_path, source):
+    # Other commits return before their WAL flush (synchronous_commit=off, borgui/settings.py);
+    # the stop record waits for it. tests/test_sqlite.py checks the same on SQLite.
+    docker_host.run_container("db")
+    plan = make_plan("nightly", [make_repository(tmp_path / "repo")], [source], stop_containers=["db"])
+    with CaptureQueriesContext(connection) as queries:
+        run = runs.run_in_foreground(plan)
+    assert run.status == "success"
+    statements = [q["sql"] for q in queries if q["sql"].startswith(("INSERT", "UPDATE", "SET synchronous_commit"))]
+    recorded = next(i for i, s in enumerate(statements) if s.startswith('INSERT INTO "repositories_containerstop"'))
+    assert statements[recorded - 1] == "SET synchronous_commit = on"
+    assert statements[recorded + 1] == "SET synchronous_commit = off"
+    assert sum(s.startswith("SET synchronous_commit") for s in statements) == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("off",)
 
 
 def test_stop_through_a_tcp_docker_host(docker_host, socket_proxy, monkeypatch, tmp_path, source):

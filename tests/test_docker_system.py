@@ -1,4 +1,4 @@
-"""``check_system``'s Docker part (SPEC §7) against the real engine, directly and behind a
+"""``check_system``'s Docker part (docs/docker-hooks.md#system-check) against the real engine, directly and behind a
 restricted socket proxy (haproxy with docker-socket-proxy's rules): golden output for a
 table of proxy settings × what the enabled hooks and plans use; the exit code follows what
 is needed; a dead, missing or hung daemon is one readable line, never a traceback."""
@@ -14,10 +14,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from borgui.system import DOCKER_CLI_MISSING, docker_commands, docker_needs
 from hooks.docker_templates import POSTGRES_DUMP, START, STOP, sync_templates
 from hooks.models import Script
 from repositories.models import Repository
+from system.report import DOCKER_CLI_MISSING, docker_commands, docker_needs
 from tests.factories import make_plan
 from tests.hookkit import attach, make_script
 
@@ -221,7 +221,7 @@ def test_a_proxy_hiding_the_version_is_named(docker_host, socket_proxy, monkeypa
 
 @pytest.mark.django_db
 def test_a_docker_cli_installed_while_the_worker_runs_is_seen_without_a_restart(tmp_path, monkeypatch):
-    from borgui.tasks import system_report
+    from system.tasks import system_report
 
     bin_dir, tools = tmp_path / "bin", tmp_path / "tools"
     bin_dir.mkdir()

@@ -1,4 +1,4 @@
-"""The admin's System page (SPEC §7): the web process's report beside a worker's, which is
+"""The admin's System page (docs/docker-hooks.md#system-check): the web process's report beside a worker's, which is
 asked for through django-q2 and shown as "waiting for a worker" until one answers."""
 
 import pytest

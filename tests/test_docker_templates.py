@@ -1,4 +1,4 @@
-"""The ready Docker templates (SPEC §7) run for real: each template × a running, a stopped
+"""The ready Docker templates (docs/docker-hooks.md#ready-templates) run for real: each template × a running, a stopped
 and a missing container gives its documented exit code and leaves the container in the
 documented state; a second run changes nothing. Also through a TCP DOCKER_HOST, behind a
 restricted socket proxy (a readable refusal naming the setting), without the docker CLI,
@@ -12,12 +12,12 @@ import pytest
 from django.core.management import call_command
 from django.db.migrations.executor import MigrationExecutor
 
-from borgui.system import DOCKER_CLI_MISSING
 from hooks import docker_templates
 from hooks.docker_templates import POSTGRES_DUMP, RESTART, START, STOP, TEMPLATES
 from hooks.models import Script
 from hooks.parameters import proposed_parameters
 from hooks.services.runner import run_script
+from system.report import DOCKER_CLI_MISSING
 
 # A busybox "database": pg_dumpall on its PATH prints a recognisable dump.
 FAKE_PG = (

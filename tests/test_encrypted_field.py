@@ -7,8 +7,8 @@ from cryptography.fernet import Fernet
 from django.db import connection, models
 from django.test.utils import isolate_apps, override_settings
 
-from borgui.crypto import SecretUnreadable
-from borgui.fields import EncryptedTextField
+from common.crypto import SecretUnreadable
+from common.fields import EncryptedTextField
 from tests.harness.postgres import dump_test_database
 
 SECRET = "correct horse battery staple"

@@ -1,4 +1,4 @@
-"""The hook chains of a backup (SPEC §3), table-driven, against real borg and real processes."""
+"""The hook chains of a backup (docs/running-plans.md#failure-semantics), table-driven, real borg and processes."""
 
 import threading
 import time

@@ -1,4 +1,4 @@
-"""The exact environment of every kind of hook (SPEC §4): the full BORG_UI_* set, compared
+"""The exact environment of every kind of hook (docs/hooks.md#hook-environment): the full BORG_UI_* set, compared
 whole, and borgui's own secrets stripped. Real processes print what they got."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Hooks with execution target `source` run on the source host over SSH (SPEC §6)."""
+"""Hooks with execution target `source` run on the source host over SSH (docs/hooks.md#on-the-source-host-over-ssh)."""
 
 import pytest
 

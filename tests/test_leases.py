@@ -1,4 +1,4 @@
-"""Two backups never write one repository at once: the second waits, visibly (SPEC §3)."""
+"""Two backups never write one repository at once: the second waits, visibly (docs/running-plans.md#leases)."""
 
 import json
 import subprocess

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hooks.docker_templates import POSTGRES_RESTORE_DRILL
+from hooks.docker_templates import POSTGRES_RESTORE_DRILL, sync_templates
 from hooks.models import Script, ScriptExecution, ScriptParameter
 from maintenance.models import PlanMaintenance
 from notifications.models import Event
@@ -126,6 +126,7 @@ def test_the_postgres_template_passes_a_good_dump_and_fails_a_truncated_one(
     manage, docker_host, postgres_dump, tmp_path
 ):
     image, source = postgres_dump
+    sync_templates()  # a transactional test before this one may have flushed the migration's rows
     template = Script.objects.get(name=POSTGRES_RESTORE_DRILL.name)
     assert template.is_template and template.is_approved
     plan = make_plan("db", [make_repository(tmp_path / "repo")], [source])

@@ -13,8 +13,7 @@ from django_q.models import OrmQ
 
 from packages_admin.models import PackageInstall
 from packages_admin.tasks import refresh_packages
-from tests.test_packages_install import dpkg_version, make_fake_tools, needs_root, remove_hello
-from tests.test_packages_validation import HOSTILE_NAMES
+from tests.packagekit import HOSTILE_NAMES, dpkg_version, make_fake_tools, needs_root, remove_hello
 
 # Real apt-get and dpkg take one system-wide lock: parallel workers run these files on one of them.
 pytestmark = pytest.mark.xdist_group("apt")

@@ -4,7 +4,6 @@ Tests that must prove that nothing ran put fake `apt-get`, `apt-cache`, `sudo`,
 `dpkg-query` and `dpkg` first on PATH: each writes a marker file when started.
 """
 
-import os
 import subprocess
 import sys
 import time
@@ -15,50 +14,16 @@ from django.utils import timezone
 
 from packages_admin import services
 from packages_admin.models import AptLock, PackageInstall
-from tests.test_packages_validation import HOSTILE_NAMES
+from tests.packagekit import HOSTILE_NAMES, dpkg_version, make_fake_tools, needs_root, remove_hello
 
 # Real apt-get and dpkg take one system-wide lock: parallel workers run these files on one of them.
 pytestmark = pytest.mark.xdist_group("apt")
 
 ROOT = Path(__file__).resolve().parent.parent
-APT_TOOLS = ("apt-get", "apt-cache", "apt", "sudo", "dpkg-query", "dpkg")
 MISSING_PACKAGE = "borgui-test-no-such-package"
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="installs with the real apt-get need root")
 
-
-# --- helpers (the admin tests use them too) --------------------------------------------
-
-
-def dpkg_version(name: str) -> str | None:
-    """What a person would check: dpkg's own answer, independent of borgui."""
-    result = subprocess.run(
-        ["dpkg-query", "-W", "-f=${db:Status-Status} ${Version}", name], capture_output=True, text=True
-    )
-    status, _, version = result.stdout.partition(" ")
-    return version if result.returncode == 0 and status == "installed" else None
-
-
-def remove_hello() -> None:
-    if dpkg_version("hello") is not None:
-        subprocess.run(
-            ["apt-get", "remove", "-y", "-o", "DPkg::Lock::Timeout=120", "hello"],
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            capture_output=True,
-            check=True,
-            timeout=300,
-        )
-    assert dpkg_version("hello") is None
-
-
-def make_fake_tools(bin_dir: Path, marker: Path, body: str = "") -> str:
-    """A PATH whose apt and sudo tools only record that they were started (then run BODY)."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    for tool in APT_TOOLS:
-        script = bin_dir / tool
-        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{marker}"\n{body}\n')
-        script.chmod(0o755)
-    return f"{bin_dir}:{os.environ['PATH']}"
+# --- fixtures -------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -244,13 +209,16 @@ def test_missing_with_nothing_recorded(manage, fake_path):
 def test_installs_queue_and_the_log_is_saved_while_apt_runs(subprocess_env, tmp_path):
     """Two `install_packages` at once: the second waits for the first (apt has one lock)."""
     events = tmp_path / "events"
-    # The fake apt-get prints a line, works for 3 s, and logs when it started and ended.
+    release = tmp_path / "release"
+    # The fake apt-get prints a line, works until the test releases it (at most 60 s), and
+    # logs when it started and ended: on a loaded machine a fixed few seconds were over
+    # before the second command had even started.
     body = (
         'case "$0 $*" in *apt-get*install*)\n'
         "  pkg=$(eval echo \\${$#})\n"
         '  echo "fake apt-get: unpacking $pkg"\n'
         f'  echo "start $pkg $(date +%s.%N)" >> "{events}"\n'
-        "  sleep 3\n"
+        f'  i=0; while [ ! -e "{release}" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n'
         f'  echo "end $pkg $(date +%s.%N)" >> "{events}"\n'
         ";; esac\n"
         "case \"$0\" in *dpkg-query) printf 'installed\\t1.0' ;; esac"
@@ -279,6 +247,13 @@ def test_installs_queue_and_the_log_is_saved_while_apt_runs(subprocess_env, tmp_
     else:
         pytest.fail("the log of the running install was not saved while it ran")
     second = start("pkg-two")
+    waiting = "borgui: waiting for the install of pkg-one to finish"
+    while time.monotonic() < deadline + 60:
+        row = PackageInstall.objects.filter(name="pkg-two").first()
+        if row and waiting in row.log:
+            break
+        time.sleep(0.2)
+    release.touch()
     for process in (first, second):
         out, err = process.communicate(timeout=60)
         assert process.returncode == 0, out + err
@@ -290,7 +265,7 @@ def test_installs_queue_and_the_log_is_saved_while_apt_runs(subprocess_env, tmp_
     assert set(spans) == {"pkg-one", "pkg-two"}
     one, two = spans["pkg-one"], spans["pkg-two"]
     assert one["end"] <= two["start"] or two["end"] <= one["start"], f"installs overlapped: {spans}"
-    assert "borgui: waiting for the install of pkg-one to finish" in PackageInstall.objects.get(name="pkg-two").log
+    assert waiting in PackageInstall.objects.get(name="pkg-two").log
     assert set(PackageInstall.objects.values_list("status", flat=True)) == {"installed"}
 
 

@@ -9,51 +9,7 @@ from django.core.exceptions import ValidationError
 
 from packages_admin.services import LOG_HEAD, LOG_TAIL, apt_lists_age, is_satisfied, package_log
 from packages_admin.validators import parse_package_spec, validate_package_spec
-
-# Inputs that must never reach apt-get: options, shell syntax, paths, look-alikes, bad versions.
-# Shared by the command's and the admin form's tests.
-HOSTILE_NAMES = [
-    "-oAPT::Update::Pre-Invoke::=touch /tmp/x",
-    "-oAPT::Update::Pre-Invoke::=id",
-    "--help",
-    "-y",
-    "-",
-    "hello; rm -rf /",
-    "hello;id",
-    "$(id)",
-    "hello$(id)",
-    "`id`",
-    "hello|id",
-    "hello&&id",
-    "hello>x",
-    "'hello'",
-    "hello\\",
-    "*",
-    "HELLO",
-    "Hello",
-    "../x",
-    "./hello.deb",
-    "/usr/bin/x",
-    "a b",
-    " hello",
-    "hello\n",
-    "docker.io\tx",
-    "hello\u2028",
-    "",
-    "h",
-    "hello=",
-    "hello=abc",
-    "hello=~1",
-    "hello=1.0;id",
-    "hello=1 2",
-    "hello=1.0\n-oAPT::Update::Pre-Invoke::=id",
-    "hello:amd64",
-    "h\u0435llo",  # Cyrillic е
-    "\uff48\uff45\uff4c\uff4c\uff4f",  # full-width ｈｅｌｌｏ
-    "hello\u200b",  # zero-width space
-    "a" * 201,
-    "hello\x00",
-]
+from tests.packagekit import HOSTILE_NAMES
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Retention prunes only the archives the plan made (SPEC §2), on a shared repository."""
+"""Retention prunes only the archives the plan made (docs/running-plans.md#retention), on a shared repository."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""`manage.py run_backup PLAN [--repository NAME]` (SPEC §10), against real borg."""
+"""`manage.py run_backup PLAN [--repository NAME]` (docs/commands.md#run_backup), against real borg."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""Plan schedules: cron in the plan's own time zone, armed on django-q2 (SPEC §2)."""
+"""Plan schedules: cron in the plan's own time zone, armed on django-q2 (docs/running-plans.md#schedules)."""
 
 import time
 from datetime import UTC, datetime, timedelta

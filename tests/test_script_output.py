@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from hooks.services.output import BoundedText, SecretMasker, SharedBoundedText, mask
+from common.text import BoundedText, SecretMasker, SharedBoundedText, mask
 
 
 def feed_in_pieces(pieces: list[str], secrets: list[str]) -> tuple[str, list[str]]:

@@ -1,4 +1,4 @@
-"""The script runner against real processes, locally and on the test sshd (SPEC §6)."""
+"""The script runner against real processes, locally and on the test sshd (docs/hooks.md#running-a-script)."""
 
 import json
 import os
@@ -179,9 +179,9 @@ def test_a_child_ignoring_sigterm_after_a_normal_exit_is_killed_after_the_grace(
 
 
 def test_without_pidfd_the_exit_is_noticed_by_polling(monkeypatch):
-    import hooks.services.runner as runner
+    import common.processes
 
-    monkeypatch.setattr(runner, "_open_pidfd", lambda pid: None)  # kernels before 5.3
+    monkeypatch.setattr(common.processes, "_open_pidfd", lambda pid: None)  # kernels before 5.3
     marker = unique_duration()
     finished = run_script(f"sleep {marker} &\necho done\n", BASE_ENV, timeout=30)
     assert finished.ok and finished.duration < 3

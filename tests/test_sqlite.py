@@ -1,5 +1,6 @@
 """The zero-set-up path: SQLite in the data directory, in WAL mode, with IMMEDIATE writes."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -99,3 +100,46 @@ def test_secrets_are_absent_from_the_sqlite_files(tmp_path):
     for path in database.parent.glob("borgui.sqlite3*"):  # the database, its WAL and shared memory
         content = path.read_bytes()
         assert token.encode() not in content and passphrase.encode() not in content, path.name
+
+
+STOP_WITH_TRACE = """
+import json
+from django.db import connection
+from repositories import borg
+from repositories.models import BackupPlan, PlanRepository, Repository
+from repositories.services import runs
+repository = Repository.objects.create(name="main", location="{repo}", encryption="none")
+assert borg.init(repository).ok
+plan = BackupPlan.objects.create(name="nightly", sources=["{src}"], stop_containers=["db"])
+PlanRepository.objects.create(plan=plan, repository=repository)
+connection.ensure_connection()
+statements = []
+connection.connection.set_trace_callback(statements.append)
+run = runs.run_in_foreground(plan)
+level = connection.cursor().execute("PRAGMA synchronous").fetchone()[0]
+print(json.dumps({{"status": run.status, "statements": statements, "level": level}}))
+"""
+
+
+def test_the_built_in_stop_record_is_synced_while_other_writes_are_not(docker_host, tmp_path):
+    # A power cut cannot be staged here; what SQLite was told is: FULL (the WAL synced at
+    # commit) for the stop record alone, NORMAL (synced at checkpoints) for everything else.
+    docker_host.run_container("db")
+    env = _sqlite_env(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "file").write_text("data\n")
+    assert _manage(env, "migrate", "-v0").wait(120) == 0
+    script = STOP_WITH_TRACE.format(repo=tmp_path / "repo", src=tmp_path / "src")
+    shell = _manage(env, "shell", "-v0", "-c", script, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = shell.communicate(timeout=180)
+    assert shell.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["status"] == "success"
+    assert result["level"] == 1, "NORMAL again after the stop"
+    statements = [s for s in result["statements"] if s.startswith(("INSERT", "UPDATE", "PRAGMA synchronous="))]
+    recorded = next(i for i, s in enumerate(statements) if s.startswith('INSERT INTO "repositories_containerstop"'))
+    assert statements[recorded - 1] == "PRAGMA synchronous=FULL"
+    assert statements[recorded + 1] == "PRAGMA synchronous=1"
+    assert sum(s == "PRAGMA synchronous=FULL" for s in statements) == 1
+    assert docker_host.state("db") == "running"

@@ -147,7 +147,8 @@ def test_borg_rsh_names_private_temp_files(sshd, tmp_path):
         assert key_file.stat().st_mode & 0o777 == 0o600
         assert "StrictHostKeyChecking=yes" in rsh
         assert Path(rsh[rsh.index("-E") + 1]).parent == workdir  # ssh's own messages, read back after
-        known_hosts = Path(next(o.split("=", 1)[1] for o in rsh if o.startswith("UserKnownHostsFile=")))
+        # Quoted for ssh, which splits option values on spaces.
+        known_hosts = Path(next(o.split("=", 1)[1] for o in rsh if o.startswith("UserKnownHostsFile=")).strip('"'))
         assert known_hosts.read_text().strip() == sshd.known_hosts
         for secret_line in key_material(sshd.private_key):
             assert secret_line not in env["BORG_RSH"]

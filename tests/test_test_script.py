@@ -1,4 +1,4 @@
-"""`manage.py test_script` (SPEC §10) and queued script tests through a real qcluster."""
+"""`manage.py test_script` (docs/commands.md#test_script) and queued script tests through a real qcluster."""
 
 import time
 

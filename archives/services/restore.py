@@ -23,7 +23,7 @@ from archives.models import Archive, ArchiveIndex, EntryType, RestoreJob, Restor
 from archives.services import index as archive_index
 from archives.services import paths, targets
 from archives.services.targets import RestoreRefused
-from hooks.services.output import SharedBoundedText
+from common.text import SharedBoundedText
 from repositories import borg
 from repositories.models import LeaseMode, Repository
 from repositories.services import leases

@@ -1,4 +1,4 @@
-"""The ready Docker templates of the script library (SPEC §7): stop, start and restart a
+"""The ready Docker templates of the script library (docs/docker-hooks.md#ready-templates): stop, start and restart a
 container, dump PostgreSQL through docker exec. ``manage.py recreate_templates`` restores
 them later when missing or changed."""
 

@@ -1,12 +1,13 @@
-"""Hook chains (SPEC §3): which hooks run, in which order, and what their failures do.
+"""Hook chains (docs/running-plans.md#failure-semantics): which hooks run, in which order, and what their failures do.
 
 Pure functions over plain values; the engine feeds them model objects.
+
 """
 
 from collections.abc import Iterable
 
-from repositories.services.steps import ChainOutcome
-from repositories.status import Status, at_least_warning
+from hooks.models import OnFailure
+from repositories.status import ChainOutcome, Status, at_least_warning
 
 
 def in_order(attachments: Iterable) -> list:
@@ -24,9 +25,9 @@ def pre_chain_outcome(results: Iterable[tuple[bool, str]]) -> tuple[ChainOutcome
         ran += 1
         if succeeded:
             continue
-        if on_failure == "fail":
+        if on_failure == OnFailure.FAIL:
             return ChainOutcome.FAILED, ran
-        if on_failure == "skip":
+        if on_failure == OnFailure.SKIP:
             return ChainOutcome.SKIPPED, ran
         outcome = ChainOutcome.WARNING
     return outcome, ran
@@ -38,7 +39,7 @@ def post_chain_status(status: Status, failed_on_failures: Iterable[str]) -> Stat
     A failing `fail` hook turns success/warning into failure; `continue` into at worst warning.
     """
     failures = list(failed_on_failures)
-    if "fail" in failures and status in (Status.SUCCESS, Status.WARNING):
+    if OnFailure.FAIL in failures and status in (Status.SUCCESS, Status.WARNING):
         return Status.FAILURE
     if failures:
         return at_least_warning(status)

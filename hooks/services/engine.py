@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
-from hooks.models import ExecutionState, ExecutionTarget, HookAttachment, HookType, RunOn, Script, ScriptExecution
+from common.ssh import pinned_known_hosts
+from hooks.models import (
+    ExecutionState,
+    ExecutionTarget,
+    HookAttachment,
+    HookType,
+    OnFailure,
+    RunOn,
+    Script,
+    ScriptExecution,
+)
 from hooks.parameters import Declared, resolve_values
 from hooks.services import chains
 from hooks.services.environment import (
@@ -22,24 +32,24 @@ from hooks.services.environment import (
     build_hook_environment,
     build_remote_environment,
 )
-from hooks.services.runner import ScriptResult, SSHTarget, run_script, run_script_over_ssh
-from repositories.borg import pinned_known_hosts
-from repositories.services.steps import ChainOutcome, NoSteps, StepContext
-from repositories.status import Status
+from hooks.services.runner import ScriptResult, run_script, run_script_over_ssh
+from repositories.borg import ssh_target
+from repositories.services.steps import PartialSteps, StepContext
+from repositories.status import ChainOutcome, Status
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Hook:
-    """One hook ready to run: a library script through an attachment, or an inline hook."""
+class RunnableHook:
+    """One hook ready to run: a library script through an attachment or a test, or an inline hook."""
 
     name: str
     body: str
     timeout: int
     target: str = ExecutionTarget.LOCAL
     approved: bool = True
-    on_failure: str = "fail"
+    on_failure: str = OnFailure.FAIL
     run_on: str = RunOn.ALWAYS
     values: dict[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)
@@ -48,43 +58,52 @@ class Hook:
     attachment: HookAttachment | None = None
     legacy_inline: bool = False
 
+    @classmethod
+    def for_script(cls, script: Script, given: dict[str, str], **fields) -> "RunnableHook":
+        """SCRIPT with the GIVEN parameter values resolved against its declared parameters."""
+        declared = declared_parameters(script)
+        values, missing = resolve_values(declared, given)
+        secret_names = {p.name for p in declared if p.secret}
+        fields.setdefault("timeout", script.timeout)
+        fields.setdefault("approved", script.is_approved)
+        return cls(
+            name=script.name,
+            body=script.body,
+            target=script.execution_target,
+            values=values,
+            secrets=[values[name] for name in secret_names if values.get(name)],
+            missing=missing,
+            script=script,
+            **fields,
+        )
+
 
 def declared_parameters(script: Script) -> list[Declared]:
     return [Declared(p.name, p.default, p.required, p.secret) for p in script.parameters.all()]
 
 
-def hook_for_attachment(attachment: HookAttachment) -> Hook:
-    script = attachment.script
-    declared = declared_parameters(script)
-    values, missing = resolve_values(declared, attachment.values())
-    secret_names = {p.name for p in declared if p.secret}
-    return Hook(
-        name=script.name,
-        body=script.body,
+def hook_for_attachment(attachment: HookAttachment) -> RunnableHook:
+    return RunnableHook.for_script(
+        attachment.script,
+        attachment.values(),
         timeout=attachment.effective_timeout,
-        target=script.execution_target,
-        approved=script.is_approved,
         on_failure=attachment.effective_on_failure,
         run_on=attachment.effective_run_on,
-        values=values,
-        secrets=[values[name] for name in secret_names if values.get(name)],
-        missing=missing,
-        script=script,
         attachment=attachment,
     )
 
 
-def hook_for_inline(repository, hook_type: str) -> Hook | None:
-    body = repository.pre_backup_script if hook_type == HookType.PRE_BACKUP else repository.post_backup_script
-    if not body.strip():
+def hook_for_inline(repository, hook_type: str) -> RunnableHook | None:
+    body = repository.inline_hook_in_effect(hook_type)
+    if not body:
         return None
     field_name = "pre_backup_script" if hook_type == HookType.PRE_BACKUP else "post_backup_script"
-    return Hook(
+    return RunnableHook(
         name=f"{field_name} of {repository.name}",
         body=body,
         timeout=settings.BORGUI_INLINE_HOOK_TIMEOUT,
         approved=repository.inline_hook_approved(hook_type),
-        on_failure="fail" if hook_type == HookType.PRE_BACKUP else "continue",
+        on_failure=OnFailure.FAIL if hook_type == HookType.PRE_BACKUP else OnFailure.CONTINUE,
         legacy_inline=True,
     )
 
@@ -94,7 +113,7 @@ def attachments_of(owner, hook_type: str) -> list[HookAttachment]:
     return chains.in_order(attachments.prefetch_related("script__parameters"))
 
 
-def repository_hooks(repository, hook_type: str) -> list[Hook]:
+def repository_hooks(repository, hook_type: str) -> list[RunnableHook]:
     """A repository's library hooks; its inline hook only when it has none of that type."""
     hooks = [hook_for_attachment(a) for a in attachments_of(repository, hook_type)]
     if not hooks:
@@ -107,7 +126,7 @@ def repository_hooks(repository, hook_type: str) -> list[Hook]:
 # --- running one hook --------------------------------------------------------------------
 
 
-def _refusal(hook: Hook, source_connection) -> str:
+def _refusal(hook: RunnableHook, source_connection) -> str:
     if not hook.approved:
         return f"script {hook.name} is not approved"
     if hook.missing:
@@ -118,7 +137,7 @@ def _refusal(hook: Hook, source_connection) -> str:
 
 
 def execute_hook(
-    hook: Hook,
+    hook: RunnableHook,
     context: HookContext,
     source_connection=None,
     record: dict | None = None,
@@ -167,25 +186,34 @@ def not_run(error: str) -> ScriptResult:
     return ScriptResult(exit_code=None, signal=None, timed_out=False, duration=0.0, stdout="", stderr="", error=error)
 
 
-def _run(hook: Hook, context: HookContext, source_connection, secrets: list[str]) -> ScriptResult:
+def _run(hook: RunnableHook, context: HookContext, source_connection, secrets: list[str]) -> ScriptResult:
     if hook.target == ExecutionTarget.SOURCE:
-        target = SSHTarget(
-            host=source_connection.host,
-            port=source_connection.port,
-            username=source_connection.username,
-            private_key=source_connection.private_key,
-            known_hosts=source_connection.known_hosts,
-        )
         return run_script_over_ssh(
             hook.body,
             build_remote_environment(context, hook.values),
             hook.timeout,
-            target,
+            ssh_target(source_connection),
             secrets=secrets,
-            known_hosts_file=str(pinned_known_hosts(source_connection)),
+            known_hosts_file=str(pinned_known_hosts(source_connection.pk)),
         )
     env = build_hook_environment(os.environ, context, hook.values)
     return run_script(hook.body, env, hook.timeout, secrets=secrets)
+
+
+# What the end of a hook run changes, in its one UPDATE; `started` for a run that ends
+# without having started (a queued test of a deleted script).
+COMPLETED_FIELDS = [
+    "exit_code",
+    "signal",
+    "timed_out",
+    "error",
+    "duration",
+    "stdout",
+    "stderr",
+    "state",
+    "started",
+    "finished",
+]
 
 
 def complete_execution(execution: ScriptExecution, result: ScriptResult) -> ScriptExecution:
@@ -196,7 +224,7 @@ def complete_execution(execution: ScriptExecution, result: ScriptResult) -> Scri
     execution.duration = result.duration
     execution.stdout, execution.stderr = result.stdout, result.stderr
     execution.state, execution.finished = ExecutionState.DONE, timezone.now()
-    execution.save()
+    execution.save(update_fields=COMPLETED_FIELDS)
     return execution
 
 
@@ -213,8 +241,8 @@ def repository_info(repository) -> RepositoryInfo:
     return RepositoryInfo(repository.pk, repository.name, repository.location)
 
 
-class HookSteps(NoSteps):
-    """Plan and repository hook chains (SPEC §3 steps 1, 2a, 2d, 3)."""
+class HookSteps(PartialSteps):
+    """Plan and repository hook chains (docs/running-plans.md#pre-backup-hooks steps 1, 2a, 2d, 3)."""
 
     # --- contexts ---
 
@@ -234,7 +262,7 @@ class HookSteps(NoSteps):
         secrets = [only.passphrase] if only and only.passphrase else []
         return context, connection, secrets
 
-    def _job_context(self, ctx: StepContext, job, hook_type: str, hook: Hook, status: Status | None = None):
+    def _job_context(self, ctx: StepContext, job, hook_type: str, hook: RunnableHook, status: Status | None = None):
         repository = job.repository
         connection = repository.source_connection or ctx.run.plan.source_connection
         context = HookContext(
@@ -259,24 +287,24 @@ class HookSteps(NoSteps):
             ctx.log(f"{where}{context.hook_type} hook {hook.name}: {execution.error}")
         return execution
 
-    def _pre_chain(self, ctx, hooks: list[Hook], context_for) -> ChainOutcome:
+    def _pre_chain(self, ctx, hooks: list[RunnableHook], context_for) -> ChainOutcome:
         def results():
             for hook in hooks:
                 context, connection, secrets = context_for(hook)
-                execution = self._run_one(ctx, hook, context, connection, secrets, job=ctx.notes.get("job"))
+                execution = self._run_one(ctx, hook, context, connection, secrets, job=ctx.job)
                 yield execution.succeeded, hook.on_failure
 
         outcome, _ran = chains.pre_chain_outcome(results())
         return outcome
 
-    def _post_chain(self, ctx, hooks: list[Hook], status: Status, context_for) -> Status:
+    def _post_chain(self, ctx, hooks: list[RunnableHook], status: Status, context_for) -> Status:
         # Filtered against the status when the chain starts; every matching hook runs.
         failed = []
         for hook in hooks:
             if hook.attachment is not None and not RunOn(hook.run_on).matches(status.value):
                 continue
             context, connection, secrets = context_for(hook)
-            execution = self._run_one(ctx, hook, context, connection, secrets, job=ctx.notes.get("job"))
+            execution = self._run_one(ctx, hook, context, connection, secrets, job=ctx.job)
             if not execution.succeeded:
                 failed.append(hook.on_failure)
         return chains.post_chain_status(status, failed)
@@ -285,7 +313,6 @@ class HookSteps(NoSteps):
 
     def plan_pre(self, ctx: StepContext) -> ChainOutcome:
         hooks = [hook_for_attachment(a) for a in attachments_of(ctx.run.plan, HookType.PRE_BACKUP)]
-        ctx.notes["job"] = None
         if not hooks:
             return ChainOutcome.OK
         context = self._plan_context(ctx, HookType.PRE_BACKUP)  # the same for every plan hook
@@ -293,21 +320,13 @@ class HookSteps(NoSteps):
 
     def repository_pre(self, ctx: StepContext, job) -> ChainOutcome:
         hooks = repository_hooks(job.repository, HookType.PRE_BACKUP)
-        ctx.notes["job"] = job
-        try:
-            return self._pre_chain(ctx, hooks, lambda hook: self._job_context(ctx, job, HookType.PRE_BACKUP, hook))
-        finally:
-            ctx.notes["job"] = None
+        return self._pre_chain(ctx, hooks, lambda hook: self._job_context(ctx, job, HookType.PRE_BACKUP, hook))
 
     def repository_post(self, ctx: StepContext, job, status: Status) -> Status:
         hooks = repository_hooks(job.repository, HookType.POST_BACKUP)
-        ctx.notes["job"] = job
-        try:
-            return self._post_chain(
-                ctx, hooks, status, lambda hook: self._job_context(ctx, job, HookType.POST_BACKUP, hook, status)
-            )
-        finally:
-            ctx.notes["job"] = None
+        return self._post_chain(
+            ctx, hooks, status, lambda hook: self._job_context(ctx, job, HookType.POST_BACKUP, hook, status)
+        )
 
     def after_run(self, ctx: StepContext) -> None:
         if not ctx.recovering:
@@ -319,7 +338,6 @@ class HookSteps(NoSteps):
 
     def plan_post(self, ctx: StepContext, status: Status) -> Status:
         hooks = [hook_for_attachment(a) for a in attachments_of(ctx.run.plan, HookType.POST_BACKUP)]
-        ctx.notes["job"] = None
         if not hooks:
             return status
         context = self._plan_context(ctx, HookType.POST_BACKUP, status)  # the same for every plan hook

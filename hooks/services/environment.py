@@ -1,4 +1,4 @@
-"""The environment of a hook process (SPEC §4), as pure functions.
+"""The environment of a hook process (docs/hooks.md#hook-environment), as pure functions.
 
 A hook gets borgui's own environment (DOCKER_HOST, PATH, proxies and user-set variables
 pass through) minus borgui's secrets and every inherited BORG_UI_* variable, plus its
@@ -9,10 +9,8 @@ are absent, not empty.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from repositories.status import Status
-
-_STRIPPED_PREFIXES = ("BORG_UI_", "BORGUI_", "SECRET_KEY", "DATABASE_URL", "DJANGO_SUPERUSER_", "BORG_PASSPHRASE")
-_STRIPPED_EXACT = {"BORG_PASSCOMMAND", "BORG_KEY_FILE"}
+from common import childenv
+from repositories.status import HookType, Status
 
 
 @dataclass(frozen=True)
@@ -53,16 +51,12 @@ class HookContext:
 
 
 def inherited_environment(process_env: Mapping[str, str]) -> dict[str, str]:
-    return {
-        name: value
-        for name, value in process_env.items()
-        if not name.startswith(_STRIPPED_PREFIXES) and name not in _STRIPPED_EXACT
-    }
+    return childenv.inherited(process_env)
 
 
 def injected_variables(context: HookContext) -> dict[str, str]:
     variables = {"BORG_UI_HOOK_TYPE": context.hook_type}
-    if context.hook_type == "post-backup" and context.backup_status:
+    if context.hook_type == HookType.POST_BACKUP and context.backup_status:
         variables["BORG_UI_BACKUP_STATUS"] = Status(context.backup_status).backup_status
     if context.repository is not None:
         variables["BORG_UI_REPOSITORY_ID"] = str(context.repository.id)

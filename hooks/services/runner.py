@@ -1,4 +1,4 @@
-"""Runs one hook script, locally or on a source host over SSH (SPEC §6).
+"""Runs one hook script, locally or on a source host over SSH (docs/hooks.md#running-a-script).
 
 Locally the body is written to a private temp file and executed directly, so its shebang
 counts (``/bin/bash`` runs it when there is none). The script leads its own process group;
@@ -21,7 +21,6 @@ import errno
 import math
 import os
 import re
-import selectors
 import shlex
 import signal
 import subprocess
@@ -30,10 +29,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-from borgui.processes import die_with_parent
-from hooks.services.output import DEFAULT_HEAD_CHARS, DEFAULT_TAIL_CHARS, BoundedText, SecretMasker
+from common import childenv, ssh
+from common.processes import Supervisor, spawn
+from common.ssh import SSHTarget
+from common.text import DEFAULT_HEAD_CHARS, DEFAULT_TAIL_CHARS, BoundedText, SecretMasker
 
 OutputCallback = Callable[[str, str], None]
 
@@ -41,14 +41,9 @@ DEFAULT_KILL_GRACE = 5.0
 EXIT_TIMED_OUT = 124
 EXIT_COULD_NOT_RUN = 125
 
-_READ_SIZE = 64 * 1024
-_DRAIN_AFTER_KILL = 1.0  # a process that escaped the group (setsid) may hold the pipes forever
-_REAP_TIMEOUT = 10.0
-_EXIT_POLL_INTERVAL = 0.05  # only when pidfd_open is unavailable
 _SSH_EXTRA_GRACE = 2.0  # the remote side needs the grace itself plus a round trip
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REMOTE_STARTED = "::borgui-remote-script-started::\n"
-_SSH_CLIENT_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK")
 
 
 @dataclass
@@ -141,192 +136,8 @@ def _output_streams(secrets, on_output, head, tail) -> tuple[_OutputStream, _Out
     )
 
 
-# --- supervising one child process ------------------------------------------------------
-
-
-def _open_pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
-class _Supervision:
-    """Drives a child (leader of its own process group) to its end.
-
-    The child is reaped only at the very end: until then its pid, which is also the group
-    id, cannot be reused, so signalling the group never hits a stranger.
-    """
-
-    def __init__(
-        self,
-        process: subprocess.Popen,
-        outputs: Mapping[IO[bytes], _OutputStream],
-        deadline: float,
-        on_deadline: Callable[[], None],
-        kill_after: float,
-        stdin_data: bytes = b"",
-    ):
-        self.process = process
-        self.timed_out = False
-        self._deadline = deadline
-        self._on_deadline = on_deadline
-        self._kill_after = kill_after
-        self._kill_at: float | None = None
-        self._give_up_at: float | None = None
-        self._exited = False
-        self._open_pipes = dict(outputs)
-        self._selector = selectors.DefaultSelector()
-        for pipe, stream in outputs.items():
-            self._selector.register(pipe.fileno(), selectors.EVENT_READ, (pipe, stream))
-        self._pidfd = _open_pidfd(process.pid)
-        if self._pidfd is not None:
-            self._selector.register(self._pidfd, selectors.EVENT_READ, "exit")
-        self._stdin_data = memoryview(stdin_data)
-        if process.stdin is not None and stdin_data:
-            os.set_blocking(process.stdin.fileno(), False)
-            self._selector.register(process.stdin.fileno(), selectors.EVENT_WRITE, "stdin")
-
-    def run(self) -> int | None:
-        """Returns the child's return code (negative: killed by that signal)."""
-        try:
-            self._pump()
-        finally:
-            self._close_all()
-            self.signal_group(signal.SIGKILL)  # sweep whatever is left of the group
-        return self._reap()
-
-    def signal_group(self, signum: int) -> None:
-        try:
-            os.killpg(self.process.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def close_stdin(self) -> None:
-        stdin = self.process.stdin
-        if stdin is None or stdin.closed:
-            return
-        if self._stdin_data:
-            self._selector.unregister(stdin.fileno())
-            self._stdin_data = memoryview(b"")
-        try:
-            stdin.close()
-        except OSError:
-            pass  # the reader is gone: nothing left to tell it
-
-    def _pump(self) -> None:
-        while self._open_pipes or not self._exited:
-            now = time.monotonic()
-            if self._give_up_at is not None and now >= self._give_up_at:
-                return
-            self._check_clock(now)
-            for key, _ in self._selector.select(self._wait_time(time.monotonic())):
-                self._dispatch(key.data)
-            if self._pidfd is None and not self._exited:
-                self._poll_exit()
-
-    def _check_clock(self, now: float) -> None:
-        if not self._exited and not self.timed_out and now >= self._deadline:
-            self.timed_out = True
-            self._on_deadline()
-            self._kill_at = now + self._kill_after
-        if self._kill_at is not None and now >= self._kill_at:
-            self.signal_group(signal.SIGKILL)
-            self._kill_at = None
-            self._give_up_at = now + _DRAIN_AFTER_KILL
-
-    def _wait_time(self, now: float) -> float | None:
-        moments = [moment for moment in (self._kill_at, self._give_up_at) if moment is not None]
-        if not self._exited and not self.timed_out:
-            moments.append(self._deadline)
-        if self._pidfd is None and not self._exited:
-            moments.append(now + _EXIT_POLL_INTERVAL)
-        return max(0.0, min(moments) - now) if moments else None
-
-    def _dispatch(self, data) -> None:
-        if data == "exit":
-            self._on_exit()
-        elif data == "stdin":
-            self._write_stdin()
-        else:
-            self._read(*data)
-
-    def _read(self, pipe: IO[bytes], stream: _OutputStream) -> None:
-        chunk = os.read(pipe.fileno(), _READ_SIZE)
-        if chunk:
-            stream.feed(chunk)
-            return
-        self._selector.unregister(pipe.fileno())
-        pipe.close()
-        del self._open_pipes[pipe]
-
-    def _write_stdin(self) -> None:
-        try:
-            written = os.write(self.process.stdin.fileno(), self._stdin_data)
-        except BlockingIOError:
-            return
-        except OSError:  # the child stopped reading (e.g. ssh failed to connect)
-            self.close_stdin()
-            return
-        self._stdin_data = self._stdin_data[written:]
-        if not self._stdin_data:
-            # Stays open: for ssh, its EOF is what tells the remote side to stop.
-            self._selector.unregister(self.process.stdin.fileno())
-
-    def _poll_exit(self) -> None:
-        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT  # look, but leave the zombie: see class doc
-        if os.waitid(os.P_PID, self.process.pid, flags) is not None:
-            self._on_exit()
-
-    def _on_exit(self) -> None:
-        self._exited = True
-        if self._pidfd is not None:
-            self._selector.unregister(self._pidfd)
-        # Anything still in the group was left behind by the script.
-        self.signal_group(signal.SIGTERM)
-        self.close_stdin()
-        if self._kill_at is None:
-            self._kill_at = time.monotonic() + self._kill_after
-
-    def _close_all(self) -> None:
-        self.close_stdin()
-        for pipe in self._open_pipes:
-            pipe.close()
-        self._open_pipes.clear()
-        if self._pidfd is not None:
-            os.close(self._pidfd)
-        self._selector.close()
-
-    def _reap(self) -> int | None:
-        try:
-            return self.process.wait(timeout=_REAP_TIMEOUT)
-        except subprocess.TimeoutExpired:  # stuck in the kernel (D state) even after SIGKILL
-            return None
-
-
-def _spawn(argv: list[str], env: Mapping[str, str], cwd: str | None, stdin) -> subprocess.Popen:
-    for attempt in range(5):
-        try:
-            return subprocess.Popen(
-                argv,
-                env=dict(env),
-                cwd=cwd,
-                stdin=stdin,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl must run in the child
-            )
-        except OSError as exc:
-            # Another thread forking while we wrote the file can briefly hold it open.
-            if exc.errno != errno.ETXTBSY or attempt == 4:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
 def _finish(
-    supervision: _Supervision,
+    supervision: Supervisor,
     streams: tuple[_OutputStream, _OutputStream],
     started: float,
 ) -> ScriptResult:
@@ -414,10 +225,10 @@ def run_script(
         argv = [path] if _has_shebang(body) else ["/bin/bash", path]
         started = time.monotonic()
         try:
-            process = _spawn(argv, env, cwd, stdin=subprocess.DEVNULL)
+            process = spawn(argv, env, cwd, stdin=subprocess.DEVNULL)
         except OSError as exc:
             return _not_started(_start_error(exc, body, cwd), started)
-        supervision = _Supervision(
+        supervision = Supervisor(
             process,
             {process.stdout: streams[0], process.stderr: streams[1]},
             deadline=started + timeout,
@@ -428,15 +239,6 @@ def run_script(
 
 
 # --- execution on the source host over SSH ----------------------------------------------
-
-
-@dataclass
-class SSHTarget:
-    host: str
-    port: int
-    username: str
-    private_key: str = ""  # key text; empty: the worker's own ssh set-up is used
-    known_hosts: str = ""  # known_hosts line(s); empty: accept-new into the caller's file
 
 
 def _check_remote_env(remote_env: Mapping[str, str]) -> None:
@@ -502,67 +304,14 @@ def build_remote_payload(body: str, remote_env: Mapping[str, str], kill_grace: f
     )
 
 
-def _ssh_option_path(path: str) -> str:
-    # ssh splits option values on spaces and expands %-tokens in file names.
-    if '"' in path:
-        raise ValueError(f"unsupported character in path: {path!r}")
-    return '"' + path.replace("%", "%%") + '"'
-
-
-def _known_hosts_text(target: SSHTarget) -> str:
-    """The stored entry; a bare "type key" line gets the host pattern ssh looks up."""
-    pattern = target.host if target.port == 22 else f"[{target.host}]:{target.port}"
-    lines = []
-    for line in _normalise_body(target.known_hosts).strip().split("\n"):
-        first = line.split(maxsplit=1)[0] if line.strip() else ""
-        bare = first.startswith(("ssh-", "ecdsa-", "sk-"))
-        lines.append(f"{pattern} {line.strip()}" if bare else line.strip())
-    return "\n".join(lines) + "\n"
-
-
-def _write_private_file(path: str, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
-def _host_key_options(target: SSHTarget, private_dir: str, known_hosts_file: str | None) -> list[str]:
-    if target.known_hosts.strip():
-        path, checking = os.path.join(private_dir, "known_hosts"), "yes"
-        _write_private_file(path, _known_hosts_text(target))
-    elif known_hosts_file:
-        path, checking = known_hosts_file, "accept-new"
-        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    else:
-        raise ValueError("known_hosts_file is required when the target has no known_hosts entry")
-    return [
-        "-o", f"StrictHostKeyChecking={checking}",
-        "-o", f"UserKnownHostsFile={_ssh_option_path(path)}",
-        "-o", "GlobalKnownHostsFile=/dev/null",
-    ]  # fmt: skip
-
-
-def _identity_options(target: SSHTarget, private_dir: str) -> list[str]:
-    if not target.private_key.strip():
-        return []
-    key = _normalise_body(target.private_key)
-    path = os.path.join(private_dir, "identity")
-    _write_private_file(path, key if key.endswith("\n") else key + "\n")  # ssh rejects a key without it
-    return ["-i", path, "-o", "IdentitiesOnly=yes"]
-
-
 def _ssh_argv(
     target: SSHTarget, private_dir: str, known_hosts_file: str | None, timeout: float, ssh_binary: str
 ) -> list[str]:
     user = ["-l", target.username] if target.username else []
-    connect_timeout = max(1, min(30, math.ceil(timeout)))
+    pinned = Path(known_hosts_file) if known_hosts_file else None
     return [
         ssh_binary, "-T", "-p", str(target.port), *user,
-        "-o", "BatchMode=yes",
-        *_host_key_options(target, private_dir, known_hosts_file),
-        *_identity_options(target, private_dir),
-        "-o", f"ConnectTimeout={connect_timeout}",
-        "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+        *ssh.connection_options(target, Path(private_dir), pinned, timeout),
         "-o", "LogLevel=ERROR",  # keeps "Permanently added …" out of the script's stderr
         "-o", "ControlMaster=no", "-o", "ControlPath=none",
         "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "ForwardX11=no",
@@ -573,7 +322,7 @@ def _ssh_argv(
 
 def _default_ssh_client_env() -> dict[str, str]:
     # SendEnv forwards only what is in ssh's own environment: keep it to what ssh needs.
-    env = {name: os.environ[name] for name in _SSH_CLIENT_ENV if name in os.environ}
+    env = childenv.only(os.environ, ssh.SSH_CLIENT_VARIABLES)
     env.setdefault("PATH", "/usr/bin:/bin")
     return env
 
@@ -623,10 +372,10 @@ def run_script_over_ssh(
         env = _default_ssh_client_env() if local_env is None else local_env
         started = time.monotonic()
         try:
-            process = _spawn(argv, env, None, stdin=subprocess.PIPE)
+            process = spawn(argv, env, None, stdin=subprocess.PIPE)
         except OSError as exc:
             return _not_started(f"could not start the ssh client {ssh_binary}: {exc.strerror}", started)
-        supervision = _Supervision(
+        supervision = Supervisor(
             process,
             {process.stdout: streams[0], process.stderr: streams[1]},
             deadline=started + timeout,

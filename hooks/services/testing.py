@@ -1,4 +1,4 @@
-"""Script tests (SPEC §6): run a script as a hook would, outside a backup.
+"""Script tests (docs/hooks.md#testing-a-script): run a script as a hook would, outside a backup.
 
 Needs the test permission, not approval: testing is how a reviewer sees what it does.
 Recorded as a ScriptExecution of type `test`, queued on django-q2 from the admin and run
@@ -12,11 +12,9 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from hooks.models import ExecutionState, HookType, Script, ScriptExecution
-from hooks.parameters import resolve_values
 from hooks.services.engine import (
-    Hook,
+    RunnableHook,
     complete_execution,
-    declared_parameters,
     execute_hook,
     mark_interrupted,
     not_run,
@@ -88,20 +86,9 @@ def run_test(execution: ScriptExecution) -> ScriptExecution:
     if script is None:
         execution.state, execution.started = ExecutionState.RUNNING, timezone.now()
         return complete_execution(execution, not_run("the script was deleted"))
-    declared = declared_parameters(script)
-    values, missing = resolve_values(declared, json.loads(execution.test_parameters or "{}"))
-    secret_names = {p.name for p in declared if p.secret}
-    hook = Hook(
-        name=script.name,
-        body=script.body,
-        timeout=script.timeout,
-        target=script.execution_target,
-        approved=True,  # a test needs the test permission, not approval
-        values=values,
-        secrets=[values[n] for n in secret_names if values.get(n)],
-        missing=missing,
-        script=script,
-    )
+    given = json.loads(execution.test_parameters or "{}")
+    # A test needs the test permission, not approval.
+    hook = RunnableHook.for_script(script, given, approved=True)
     context, connection = _context(execution)
     return execute_hook(hook, context, connection, execution=execution)
 

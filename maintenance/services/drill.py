@@ -15,8 +15,7 @@ from django.conf import settings
 from archives.models import RestoreStatus
 from archives.services import catalog, index, restore
 from hooks.models import RESTORE_DRILL, ExecutionTarget
-from hooks.parameters import resolve_values
-from hooks.services.engine import Hook, declared_parameters, execute_hook, repository_info
+from hooks.services.engine import RunnableHook, execute_hook, repository_info
 from hooks.services.environment import HookContext
 from maintenance.models import MaintenanceJob
 from maintenance.services.jobs import JobContext, Outcome
@@ -47,16 +46,9 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, onerror=writable_again)
 
 
-def drill_hook(settings_row) -> Hook:
-    script = settings_row.drill_script
-    declared = declared_parameters(script)
-    values, missing = resolve_values(declared, settings_row.drill_values())
-    secret_names = {p.name for p in declared if p.secret}
-    return Hook(
-        name=script.name, body=script.body, timeout=script.timeout, target=script.execution_target,
-        approved=script.is_approved, values=values, secrets=[values[n] for n in secret_names if values.get(n)],
-        missing=missing, script=script,
-    )  # fmt: skip
+def drill_hook(settings_row) -> RunnableHook:
+    """The plan's drill script with its stored parameter values (secret ones masked in output)."""
+    return RunnableHook.for_script(settings_row.drill_script, settings_row.drill_values())
 
 
 def run_drill(ctx: JobContext) -> Outcome:

@@ -2,7 +2,7 @@
 event (check, compact) or a `verify` event (verify, drill); a check that ran sets
 borgui_repository_last_check_timestamp_seconds."""
 
-from hooks.services.output import mask
+from common.text import mask
 from maintenance.models import MaintenanceJob, MaintenanceKind
 from repositories.status import Status
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from hooks.services.output import mask
+from common.text import mask
 from notifications.models import Channel, DeliveryAttempt, Event
 from notifications.services import events, messages, urls
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from hooks.services.output import mask
+from common.text import mask
 from notifications.models import EventKind
 from notifications.services import urls
 from repositories.status import Status, status_from_borg_exit

@@ -12,7 +12,7 @@ import urllib.request
 
 from django.utils import timezone
 
-from hooks.services.output import mask
+from common.text import mask
 from notifications.models import DeliveryAttempt
 from notifications.services import messages, urls
 from repositories.status import Status

@@ -5,7 +5,7 @@ RECOVERY_SCHEDULE = "borgui:recover_runs"
 
 def create_schedule(apps, schema_editor):
     Schedule = apps.get_model("django_q", "Schedule")
-    # Every minute, a worker finishes runs whose worker died (SPEC §3, recover_runs).
+    # Every minute, a worker finishes runs whose worker died (docs/running-plans.md#recovery).
     Schedule.objects.get_or_create(
         name=RECOVERY_SCHEDULE,
         defaults={"func": "repositories.tasks.recover_runs", "schedule_type": "I", "minutes": 1},

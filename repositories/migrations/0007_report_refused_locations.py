@@ -11,7 +11,7 @@ from django.db import migrations
 
 
 def report_refused_locations(apps, schema_editor):
-    from borgui.validators import repository_location_problem
+    from repositories.validators import repository_location_problem
 
     Repository = apps.get_model("repositories", "Repository")
     for name, location in Repository.objects.order_by("name").values_list("name", "location"):

@@ -1,4 +1,4 @@
-"""The plan's built-in container stop (SPEC §7), as run steps.
+"""The plan's built-in container stop (docs/docker-hooks.md#built-in-container-stop), as run steps.
 
 ``plan_pre`` runs after the plan's pre-backup hooks (``order`` 100, the hook engine is 0),
 so a dump hook can still reach the database, and before the first repository's hooks. It
@@ -19,16 +19,18 @@ whatever was stopped is started again.
 """
 
 import time
+from contextlib import contextmanager
 from itertools import groupby
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
-from borgui.docker_client import LIST, PROXY_VARIABLES, START, STOP, Docker, DockerError, enable_text, selector_label
+from common.docker_client import LIST, PROXY_VARIABLES, START, STOP, Docker, DockerError, enable_text, selector_label
 from repositories.models import ContainerStop, PlanRun
 from repositories.services.monitor import RunLog
-from repositories.services.steps import ChainOutcome, NoSteps, StepContext
-from repositories.status import Status
+from repositories.services.steps import PartialSteps, StepContext
+from repositories.status import ChainOutcome, Status
 
 DEFAULT_STOP_TIMEOUT = 60
 
@@ -36,11 +38,6 @@ DEFAULT_STOP_TIMEOUT = 60
 def stop_timeout() -> int:
     """Seconds each container gets to stop (SIGTERM) before Docker kills it."""
     return int(getattr(settings, "BORGUI_CONTAINER_STOP_TIMEOUT", DEFAULT_STOP_TIMEOUT))
-
-
-def _cancelled(ctx: StepContext) -> bool:
-    monitor = ctx.notes.get("monitor")
-    return monitor is not None and monitor.cancelled.is_set()
 
 
 def _explained(error: DockerError, section: str) -> str:
@@ -54,8 +51,38 @@ def _clock() -> str:
     return timezone.localtime().strftime("%H:%M:%S")
 
 
-class ContainerStopSteps(NoSteps):
-    order = 100  # after the hook chains of the same step (SPEC §3 step 1)
+@contextmanager
+def synced_commits():
+    """Commits inside reach the disk before they return.
+
+    docs/docker-hooks.md ("Built-in container stop"): the record of a stopped container is
+    synced even though other writes are not (SQLite's synchronous=NORMAL, PostgreSQL's
+    synchronous_commit=off, both set in borgui/settings.py), so a power cut cannot lose it.
+    SQLite refuses to change its level inside a transaction: the run records stops in
+    autocommit, where FULL syncs the WAL at the commit.
+    """
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        show, set_to = "PRAGMA synchronous", "PRAGMA synchronous={}"
+        synced = "FULL"
+    elif connection.vendor == "postgresql":
+        show, set_to = "SHOW synchronous_commit", "SET synchronous_commit = {}"
+        synced = "on"
+    else:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(show)
+        previous = cursor.fetchone()[0]
+        cursor.execute(set_to.format(synced))
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(set_to.format(previous))
+
+
+class ContainerStopSteps(PartialSteps):
+    order = 100  # after the hook chains of the same step (docs/running-plans.md#order step 1)
 
     # --- stop, before the repositories -------------------------------------------------------
 
@@ -94,7 +121,7 @@ class ContainerStopSteps(NoSteps):
                 if not container.running:
                     log(f"container stop: {container.name} is not running: left stopped")
                     continue
-                if _cancelled(ctx):
+                if ctx.cancelled:
                     log("container stop: cancelled")
                     return outcome
                 if not self._stop_one(ctx, docker, selector, container, timeout):
@@ -111,11 +138,12 @@ class ContainerStopSteps(NoSteps):
 
     @staticmethod
     def _stop_one(ctx: StepContext, docker: Docker, selector: str, container, timeout: int) -> bool:
-        # Recorded before the request: a worker that dies during the stop still leaves the
-        # record its recovery starts the container from.
-        record = ContainerStop.objects.create(
-            run=ctx.run, selector=selector, container_id=container.id, name=container.name
-        )
+        # Recorded (and synced) before the request: a worker that dies during the stop, or a
+        # power cut, still leaves the record its recovery starts the container from.
+        with synced_commits():
+            record = ContainerStop.objects.create(
+                run=ctx.run, selector=selector, container_id=container.id, name=container.name
+            )
         began = time.monotonic()
         try:
             docker.stop(container.id, timeout)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from hooks.services.output import SharedBoundedText
+from common.text import SharedBoundedText
 from repositories.models import PlanRun, RepositoryJob
 
 LOG_HEAD = 64 * 1024

@@ -1,4 +1,4 @@
-"""Running a plan: the order and failure semantics of SPEC §3.
+"""Running a plan: the order and failure semantics of docs/running-plans.md (#order, #failure-semantics).
 
     0. leases on every repository (id order)       — before anything can stop a service
     1. plan pre steps (hook chain, container stop)  — registered in steps.py
@@ -24,7 +24,7 @@ from repositories.models import BackupPlan, OnRepositoryFailure, PlanRun, Reposi
 from repositories.services import leases, steps
 from repositories.services.monitor import RunLog, RunMonitor
 from repositories.services.retention import retention_conflicts
-from repositories.status import Status, at_least_warning, overall_status, status_from_borg_exit
+from repositories.status import ChainOutcome, Status, at_least_warning, combine, overall_status, status_from_borg_exit
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,7 @@ def execute(run: PlanRun, echo=None) -> Status:
     log = RunLog(echo=echo)
     with RunMonitor(run, log) as monitor:
         monitor.echo_progress = echo
-        ctx = steps.StepContext(run=run, log=log)
-        ctx.notes["monitor"] = monitor
+        ctx = steps.StepContext(run=run, log=log, monitor=monitor)
         runner = _PlanRunner(run, ctx, monitor)
         try:
             status = runner.execute()
@@ -90,7 +89,7 @@ class _PlanRunner:
         self.log = ctx.log
         self.monitor = monitor
         self.jobs = list(run.jobs.select_related("repository").order_by("order", "id"))
-        self.plan_pre_outcome = steps.ChainOutcome.OK
+        self.plan_pre_outcome = ChainOutcome.OK
 
     # --- the steps -------------------------------------------------------------------
 
@@ -113,7 +112,7 @@ class _PlanRunner:
 
     def _finish_unstarted(self, blocked: Repository) -> Status:
         """No lease, so nothing ran: every job is skipped, and the plan post chain still
-        runs (SPEC §3: it always does) with `failure`, so a notification hook hears of it."""
+        runs with `failure` (it always does: docs/running-plans.md#which-chains-run), so a hook hears of it."""
         reason = (
             "cancelled"
             if self.monitor.cancelled.is_set()
@@ -141,13 +140,12 @@ class _PlanRunner:
 
     def _run_steps(self) -> tuple[Status, str]:
         PlanRun.objects.filter(pk=self.run.pk).update(plan_pre_started=True)
-        pre = self._plan_pre()
-        # A plan pre hook's `continue` failure makes every job that succeeds a warning.
+        pre = steps.plan_pre(self.ctx)
         self.plan_pre_outcome = pre
         reached, stopped_by = not pre.stops_backup, ""
-        if pre == steps.ChainOutcome.FAILED:
+        if pre == ChainOutcome.FAILED:
             stopped_by = "plan pre-backup hook failed"
-        elif pre == steps.ChainOutcome.SKIPPED:
+        elif pre == ChainOutcome.SKIPPED:
             stopped_by = "plan pre-backup hook skipped the backup"
         for job in self.jobs:
             if not reached or self.monitor.cancelled.is_set():
@@ -156,9 +154,7 @@ class _PlanRunner:
             status = self._run_job(job)
             if status == Status.FAILURE and self.plan.on_repository_failure == OnRepositoryFailure.STOP:
                 reached, stopped_by = False, f"on_repository_failure is stop and {job.repository.name} failed"
-        status = overall_status(pre == steps.ChainOutcome.FAILED, [Status(job.status) for job in self.jobs])
-        if pre == steps.ChainOutcome.WARNING:
-            status = at_least_warning(status)
+        status = overall_status(pre, [Status(job.status) for job in self.jobs])
         if self.monitor.cancelled.is_set():
             # A cancelled run is a failure for its hooks, wherever the cancel came.
             status, stopped_by = Status.FAILURE, "cancelled"
@@ -167,44 +163,31 @@ class _PlanRunner:
             return Status.FAILURE, "cancelled"
         return status, stopped_by
 
-    def _plan_pre(self) -> steps.ChainOutcome:
-        outcome = steps.ChainOutcome.OK
-        for registrant in steps.registered():
-            try:
-                outcome = steps.combine(outcome, registrant.plan_pre(self.ctx))
-            except Exception as e:
-                logger.exception("plan pre step failed")
-                self.log(f"plan pre step error: {e}")
-                outcome = steps.ChainOutcome.FAILED
-            if outcome.stops_backup:
-                break
-        return outcome
-
     def _run_job(self, job: RepositoryJob) -> Status:
         job.started, job.pre_started = timezone.now(), True
         job.status = Status.RUNNING
         job.save(update_fields=["started", "pre_started", "status"])
         status, reason = Status.FAILURE, ""
+        self.ctx.job = job
         try:
-            status, reason = self._job_body(job)
+            status, reason = self._back_up_repository(job)
         except Exception as e:
             logger.exception("job %s failed", job.pk)
             status, reason = Status.FAILURE, f"internal error: {e}"
             self.log(f"{job.repository.name}: {reason}")
         finally:
-            status = self._repository_post(job, status)
+            status = steps.repository_post(self.ctx, status)
+            RepositoryJob.objects.filter(pk=job.pk).update(post_done=True)
+            self.ctx.job = None
         self._finish_job(job, status, reason)
         return status
 
-    def _job_body(self, job: RepositoryJob) -> tuple[Status, str]:
-        outcome = steps.ChainOutcome.OK
-        for registrant in steps.registered():
-            outcome = steps.combine(outcome, registrant.repository_pre(self.ctx, job))
-            if outcome.stops_backup:
-                break
-        if outcome == steps.ChainOutcome.FAILED:
+    def _back_up_repository(self, job: RepositoryJob) -> tuple[Status, str]:
+        """The job's pre steps, borg create and prune: its status before its post steps."""
+        outcome = steps.repository_pre(self.ctx)
+        if outcome == ChainOutcome.FAILED:
             return Status.FAILURE, "pre-backup hook failed"
-        if outcome == steps.ChainOutcome.SKIPPED:
+        if outcome == ChainOutcome.SKIPPED:
             return Status.SKIPPED, "pre-backup hook skipped the backup"
         if self.monitor.cancelled.is_set():
             return Status.FAILURE, "cancelled"
@@ -213,40 +196,19 @@ class _PlanRunner:
             return Status.FAILURE, "cancelled"
         if status != Status.FAILURE and self.plan.has_retention:
             status = self._prune(job, status)
-        return steps.combine(self.plan_pre_outcome, outcome).apply_to(status), ""
-
-    def _repository_post(self, job: RepositoryJob, status: Status) -> Status:
-        for registrant in steps.registered():
-            try:
-                status = registrant.repository_post(self.ctx, job, status)
-            except Exception as e:
-                logger.exception("post step failed")
-                self.log(f"{job.repository.name}: post step error: {e}")
-                status = Status.FAILURE
-        RepositoryJob.objects.filter(pk=job.pk).update(post_done=True)
-        return status
+        # A plan pre hook's `continue` failure makes every job that succeeds a warning.
+        return combine(self.plan_pre_outcome, outcome).apply_to(status), ""
 
     def _plan_post(self, status: Status) -> Status:
-        for registrant in steps.registered():
-            try:
-                status = registrant.plan_post(self.ctx, status)
-            except Exception as e:
-                logger.exception("plan post step failed")
-                self.log(f"plan post step error: {e}")
-                status = Status.FAILURE
+        status = steps.plan_post(self.ctx, status)
         PlanRun.objects.filter(pk=self.run.pk).update(plan_post_done=True)
         return status
 
-    def _after_run(self, step: str = "after_run") -> None:
-        for registrant in steps.registered():
-            try:
-                getattr(registrant, step)(self.ctx)
-            except Exception as e:
-                logger.exception("%s step failed", step)
-                self.log(f"after-run step error: {e}")
+    def _after_run(self) -> None:
+        steps.after_run(self.ctx)
 
     def after_leases(self) -> None:
-        self._after_run("after_leases")
+        steps.after_leases(self.ctx)
 
     # --- borg ------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""Finishing runs whose worker died (SPEC §3): status failure, reason "interrupted", then
+"""Finishing runs whose worker died (docs/running-plans.md#recovery): status failure, reason "interrupted", then
 the post steps it still owed — repository post chains of jobs whose pre chain started, the
 plan post chain, and the after-run steps (containers started again, hook runs of the dead
-worker marked interrupted). The same minute task tries again to start containers that
-finished runs could not start, and finishes script tests whose worker died."""
+worker marked interrupted). The same minute task runs the periodic work the apps register
+in steps.py: it tries again to start containers that finished runs could not start, and
+finishes script tests whose worker died."""
 
 import logging
 import socket
@@ -73,12 +74,10 @@ def recover_run(run: PlanRun) -> bool:
     try:
         with RunMonitor(run, log):
             _finish_jobs(ctx, run)
-            if not run.plan_post_done:  # the plan post chain always runs (SPEC §3)
-                for registrant in steps.registered():
-                    _guarded(log, registrant.plan_post, ctx, Status.FAILURE)
+            if not run.plan_post_done:  # the plan post chain always runs (docs/running-plans.md#which-chains-run)
+                steps.plan_post(ctx, Status.FAILURE)
                 PlanRun.objects.filter(pk=run.pk).update(plan_post_done=True)
-            for registrant in steps.registered():
-                _guarded(log, registrant.after_run, ctx)
+            steps.after_run(ctx)
     finally:
         leases.release_all(run)
         PlanRun.objects.filter(pk=run.pk).update(
@@ -92,8 +91,9 @@ def recover_run(run: PlanRun) -> bool:
 def _finish_jobs(ctx: steps.StepContext, run: PlanRun) -> None:
     for job in run.jobs.select_related("repository").order_by("order", "id"):
         if job.pre_started and not job.post_done:
-            for registrant in steps.registered():
-                _guarded(ctx.log, registrant.repository_post, ctx, job, Status.FAILURE)
+            ctx.job = job
+            steps.repository_post(ctx, Status.FAILURE)
+            ctx.job = None
             RepositoryJob.objects.filter(pk=job.pk).update(post_done=True)
         if Status(job.status).is_active:
             reached = job.pre_started
@@ -104,22 +104,9 @@ def _finish_jobs(ctx: steps.StepContext, run: PlanRun) -> None:
             )
 
 
-def _guarded(log, step, *args):
-    try:
-        return step(*args)
-    except Exception as e:
-        logger.exception("recovery step failed")
-        log(f"recovery step error: {e}")
-        return None
-
-
 def recover_runs(stale_after: float | None = None) -> list[PlanRun]:
-    from hooks.services.testing import expire_interrupted_tests
-    from repositories.services.containers import retry_failed_starts
-
     stale_after = settings.BORGUI_STALE_AFTER_SECONDS if stale_after is None else stale_after
     expire_pending(settings.BORGUI_PENDING_EXPIRY_SECONDS)
     recovered = [run for run in dead_runs(stale_after) if recover_run(run)]
-    retry_failed_starts()
-    expire_interrupted_tests()
+    steps.run_periodic()  # what the apps registered: container start retries, stale script tests
     return recovered

@@ -1,4 +1,4 @@
-"""Retention is scoped to a plan's own archives (SPEC §2): checks shared by admin, config and prune."""
+"""Retention only prunes a plan's own archives (docs/running-plans.md#retention): checks for admin, config, prune."""
 
 from repositories import archive_names
 from repositories.models import BackupPlan, Repository

@@ -1,4 +1,4 @@
-"""Plan schedules on django-q2 (SPEC §2): cron evaluated in the plan's own time zone.
+"""Plan schedules on django-q2 (docs/running-plans.md#schedules): cron evaluated in the plan's own time zone.
 
 django-q2 evaluates cron in settings.TIME_ZONE, so each plan gets a one-shot schedule
 armed with the next slot computed here with croniter in the plan's zone; the task re-arms
@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 from django_q.models import Schedule
 
-from borgui.validators import cron_next_run
 from repositories.models import BackupPlan
+from repositories.validators import cron_next_run
 
 TASK = "repositories.tasks.run_scheduled_plan"
 

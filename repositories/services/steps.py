@@ -1,4 +1,4 @@
-"""Hook points of a plan run (SPEC §3), where the hook engine and the container stop plug in.
+"""Hook points of a plan run (docs/running-plans.md#order), where the hook engine and the container stop plug in.
 
 The pipeline knows the order of steps; what happens at each step is registered here by
 the apps that own it (``hooks`` for script chains, the Docker stop for containers), in
@@ -10,53 +10,44 @@ registration order: the container stop (order 100) comes after the hook chains w
 order of INSTALLED_APPS.
 """
 
-import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from django.utils.module_loading import import_string
 
-from repositories.status import Status
+from repositories.models import PlanRun, RepositoryJob
+from repositories.services.monitor import RunLog, RunMonitor
+from repositories.status import ChainOutcome, Status, combine
 
-
-class ChainOutcome(enum.Enum):
-    OK = "ok"
-    WARNING = "warning"  # a `continue` failure: logged, the chain went on
-    FAILED = "failed"  # a `fail` failure: the guarded backup is not made
-    SKIPPED = "skipped"  # a `skip`: the guarded backup is not made, not an error
-
-    @property
-    def stops_backup(self) -> bool:
-        return self in (ChainOutcome.FAILED, ChainOutcome.SKIPPED)
-
-    def apply_to(self, status: Status) -> Status:
-        """The status a pre chain leaves for the backup it guards (SPEC §3)."""
-        if self == ChainOutcome.FAILED:
-            return Status.FAILURE
-        if self == ChainOutcome.SKIPPED:
-            return Status.SKIPPED
-        if self == ChainOutcome.WARNING and status == Status.SUCCESS:
-            return Status.WARNING
-        return status
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class StepContext:
-    """What a step may read of the run; ``log`` writes a line to the run's log."""
+    """What a step may read of the run: the run, its log, the monitor that watches for a
+    cancel (None in recovery), and the job whose repository steps are running (else None)."""
 
-    run: object
-    log: object
+    run: PlanRun
+    log: RunLog
+    monitor: RunMonitor | None = None
+    job: RepositoryJob | None = None
     recovering: bool = False
+    # What one step leaves for a later one (e.g. the archive list reads borg create's output).
     notes: dict = field(default_factory=dict)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.monitor is not None and self.monitor.cancelled.is_set()
 
 
 class RunSteps(Protocol):
     def plan_pre(self, ctx: StepContext) -> ChainOutcome: ...
 
-    def repository_pre(self, ctx: StepContext, job) -> ChainOutcome: ...
+    def repository_pre(self, ctx: StepContext, job: RepositoryJob) -> ChainOutcome: ...
 
-    def repository_post(self, ctx: StepContext, job, status: Status) -> Status: ...
+    def repository_post(self, ctx: StepContext, job: RepositoryJob, status: Status) -> Status: ...
 
     def plan_post(self, ctx: StepContext, status: Status) -> Status: ...
 
@@ -67,29 +58,29 @@ class RunSteps(Protocol):
     def run_finished(self, ctx: StepContext, status: Status) -> None: ...
 
 
-class NoSteps:
-    """Base for a registrant that implements only some steps."""
+class PartialSteps:
+    """Base for a registrant that implements only some steps: the others change nothing."""
 
-    def plan_pre(self, ctx):
+    def plan_pre(self, ctx: StepContext) -> ChainOutcome:
         return ChainOutcome.OK
 
-    def repository_pre(self, ctx, job):
+    def repository_pre(self, ctx: StepContext, job: RepositoryJob) -> ChainOutcome:
         return ChainOutcome.OK
 
-    def repository_post(self, ctx, job, status):
+    def repository_post(self, ctx: StepContext, job: RepositoryJob, status: Status) -> Status:
         return status
 
-    def plan_post(self, ctx, status):
+    def plan_post(self, ctx: StepContext, status: Status) -> Status:
         return status
 
-    def after_run(self, ctx):
+    def after_run(self, ctx: StepContext) -> None:
         return None
 
-    def after_leases(self, ctx):
+    def after_leases(self, ctx: StepContext) -> None:
         """After the run gave its leases back: work that takes leases of its own."""
         return None
 
-    def run_finished(self, ctx, status):
+    def run_finished(self, ctx: StepContext, status: Status) -> None:
         return None
 
 
@@ -103,6 +94,24 @@ def register(path: str) -> None:
         _registered_paths.append(path)
 
 
+_periodic_paths: list[str] = []
+
+
+def register_periodic(path: str) -> None:
+    """Register the function at dotted PATH to run in the worker's minute recovery task."""
+    if path not in _periodic_paths:
+        _periodic_paths.append(path)
+
+
+def run_periodic() -> None:
+    """Each registered periodic function, in registration order; one that raises is logged."""
+    for path in _periodic_paths:
+        try:
+            import_string(path)()
+        except Exception:
+            logger.exception("periodic task %s failed", path)
+
+
 def registered() -> list[RunSteps]:
     for path in _registered_paths:
         if path not in _instances:
@@ -111,16 +120,69 @@ def registered() -> list[RunSteps]:
     return sorted(instances, key=lambda registrant: getattr(registrant, "order", 0))
 
 
-def announce_finished(ctx: StepContext, status: Status) -> None:
-    """Tell the registrants a run's final status, once it is saved: what they do then
-    (notifications, pings) can neither change nor delay it, and their errors are only logged."""
+# --- the one step loop --------------------------------------------------------------------
+
+Value = TypeVar("Value", ChainOutcome, Status, None)
+
+
+def _each(
+    ctx: StepContext,
+    name: str,
+    call: Callable[[RunSteps, Value], Value],
+    value: Value,
+    on_error: Value,
+    fold: Callable[[Value, Value], Value] = lambda _old, new: new,
+    stops: Callable[[Value], bool] = lambda _value: False,
+) -> Value:
+    """Call every registrant in order, threading VALUE through; a registrant that raises
+    is logged and counts as ON_ERROR, and the others still run (cleanup never stops half
+    way) unless STOPS says the value ends the step."""
+    where = f"{ctx.job.repository.name}: " if ctx.job is not None else ""
     for registrant in registered():
         try:
-            registrant.run_finished(ctx, status)
-        except Exception:
-            logging.getLogger(__name__).exception("run-finished step failed")
+            value = fold(value, call(registrant, value))
+        except Exception as e:
+            logger.exception("%s step failed", name)
+            ctx.log(f"{where}{name} step error: {e}")
+            value = fold(value, on_error)
+        if stops(value):
+            break
+    return value
 
 
-def combine(outcomes_so_far: ChainOutcome, outcome: ChainOutcome) -> ChainOutcome:
-    order = [ChainOutcome.OK, ChainOutcome.WARNING, ChainOutcome.SKIPPED, ChainOutcome.FAILED]
-    return max(outcomes_so_far, outcome, key=order.index)
+def plan_pre(ctx: StepContext) -> ChainOutcome:
+    return _each(
+        ctx, "plan pre", lambda r, _: r.plan_pre(ctx), ChainOutcome.OK, ChainOutcome.FAILED, combine,
+        lambda outcome: outcome.stops_backup,
+    )  # fmt: skip
+
+
+def repository_pre(ctx: StepContext) -> ChainOutcome:
+    return _each(
+        ctx, "pre", lambda r, _: r.repository_pre(ctx, ctx.job), ChainOutcome.OK, ChainOutcome.FAILED, combine,
+        lambda outcome: outcome.stops_backup,
+    )  # fmt: skip
+
+
+def repository_post(ctx: StepContext, status: Status) -> Status:
+    return _each(ctx, "post", lambda r, s: r.repository_post(ctx, ctx.job, s), status, Status.FAILURE)
+
+
+def plan_post(ctx: StepContext, status: Status) -> Status:
+    return _each(ctx, "plan post", lambda r, s: r.plan_post(ctx, s), status, Status.FAILURE)
+
+
+def after_run(ctx: StepContext) -> None:
+    _each(ctx, "after-run", lambda r, _: r.after_run(ctx), None, None)
+
+
+def after_leases(ctx: StepContext) -> None:
+    """After the run gave its leases back: work that takes leases of its own (the archive
+    list refresh, compact after prune)."""
+    _each(ctx, "after-leases", lambda r, _: r.after_leases(ctx), None, None)
+
+
+def announce_finished(ctx: StepContext, status: Status) -> None:
+    """Once the run's final status is saved: what registrants do then (notifications, pings)
+    can neither change nor delay it."""
+    _each(ctx, "run-finished", lambda r, _: r.run_finished(ctx, status), None, None)

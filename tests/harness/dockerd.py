@@ -1,4 +1,4 @@
-"""A private Docker engine for the suite (SPEC §12).
+"""A private Docker engine for the suite (README.md#quickstart).
 
 vfs storage, no bridge, no iptables; its own socket, pid file, data and exec roots in a
 temp dir. Images are made locally with ``docker import`` from Debian's static busybox:

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 # The command's exit code is the script's, so a usage error must not look like a script
 # that exited 2: like `docker run`, it is 125, "could not run".
 from hooks.services.runner import EXIT_COULD_NOT_RUN as COULD_NOT_RUN
+from repositories.status import HookType
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("script", help="name of the script")
         parser.add_argument("--repository", help="give the hook this repository's variables")
-        parser.add_argument("--hook-type", default="pre-backup", choices=["pre-backup", "post-backup"])
+        parser.add_argument("--hook-type", default=HookType.PRE_BACKUP.value, choices=HookType.values)
         parser.add_argument("--status", default="success", choices=["success", "failure", "warning"])
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a parameter value")
 

@@ -1,4 +1,4 @@
-"""``manage.py install_packages NAME…`` and ``install_packages --missing`` (SPEC §8, §10).
+"""``manage.py install_packages NAME…`` and ``install_packages --missing`` (docs/commands.md#install_packages).
 
 Installs in the foreground, recording each package exactly as the admin does and printing
 apt's output as it comes. Exit codes: 0 all installed, 1 an install failed, 2 an invalid

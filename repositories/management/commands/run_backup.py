@@ -4,8 +4,6 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-EXIT_CODES = {"success": 0, "skipped": 0, "warning": 1, "failure": 2}
-
 
 class Command(BaseCommand):
     help = "Run a backup plan now, in the foreground. The last line is `status: VALUE`."
@@ -20,6 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, plan, repository, **options):
         from repositories.models import BackupPlan
         from repositories.services import pipeline, runs
+        from repositories.status import Status
 
         try:
             backup_plan = BackupPlan.objects.get(name=plan)
@@ -38,7 +37,7 @@ class Command(BaseCommand):
         for job in run.jobs.select_related("repository").order_by("order", "id"):
             self.stdout.write(_job_summary(job))
         self.stdout.write(f"status: {run.status}")
-        sys.exit(EXIT_CODES[run.status])
+        sys.exit(Status(run.status).exit_code)
 
     def _echo(self, line: str) -> None:
         self.stdout.write(line)

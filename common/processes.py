@@ -1,0 +1,277 @@
+"""Child processes: started in their own process group, ending with the worker that started
+them, supervised to a deadline with the whole group killed at the end.
+
+borg, hook scripts and apt-get run as children of a worker. If the worker is killed, a borg left
+running would keep its repository lock, and a hook would run on beside the recovery that
+runs the post steps: PR_SET_PDEATHSIG sends them SIGTERM when their parent dies.
+
+util-linux's ``setpriv --pdeathsig`` (Debian marks util-linux essential) sets that signal
+and then executes the program. Setting it from a ``preexec_fn`` instead would make Python
+fork the whole worker for every child rather than use vfork: about 3 ms a hook, most of
+what a hook costs borgui. Because setpriv, not Python, executes the program, ``spawn``
+looks first for what would make that fail (no such program, no interpreter for its
+``#!`` line, no working directory) and raises the OSError Python would have raised.
+"""
+
+import errno
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from typing import IO, Protocol
+
+SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
+
+
+# --- supervising one child process ------------------------------------------------------
+
+_READ_SIZE = 64 * 1024
+_DRAIN_AFTER_KILL = 1.0  # a process that escaped the group (setsid) may hold the pipes forever
+_REAP_TIMEOUT = 10.0
+_EXIT_POLL_INTERVAL = 0.05  # only when pidfd_open is unavailable
+
+
+class OutputSink(Protocol):
+    """Where the bytes of one of the child's pipes go, as they arrive."""
+
+    def feed(self, data: bytes, final: bool = False) -> None: ...
+
+
+def stop_group(process: subprocess.Popen, grace: float, kill_grace: float = 5.0) -> None:
+    """SIGTERM to the child's whole process group, SIGKILL after GRACE seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, kill_grace)):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+class Supervisor:
+    """Drives a child (leader of its own process group) to its end.
+
+    The child is reaped only at the very end: until then its pid, which is also the group
+    id, cannot be reused, so signalling the group never hits a stranger.
+    """
+
+    def __init__(
+        self,
+        process: subprocess.Popen,
+        outputs: Mapping[IO[bytes], OutputSink],
+        deadline: float | None,  # time.monotonic() at which ON_DEADLINE runs; None: never
+        on_deadline: Callable[[], None],
+        kill_after: float,
+        stdin_data: bytes = b"",
+        tick: Callable[[], None] | None = None,
+        tick_every: float = 1.0,
+    ):
+        self.process = process
+        self._tick, self._tick_every = tick, tick_every
+        self._next_tick = time.monotonic() + tick_every
+        self.timed_out = False
+        self._deadline = deadline
+        self._on_deadline = on_deadline
+        self._kill_after = kill_after
+        self._kill_at: float | None = None
+        self._give_up_at: float | None = None
+        self._exited = False
+        self._open_pipes = dict(outputs)
+        self._selector = selectors.DefaultSelector()
+        for pipe, stream in outputs.items():
+            self._selector.register(pipe.fileno(), selectors.EVENT_READ, (pipe, stream))
+        self._pidfd = _open_pidfd(process.pid)
+        if self._pidfd is not None:
+            self._selector.register(self._pidfd, selectors.EVENT_READ, "exit")
+        self._stdin_data = memoryview(stdin_data)
+        if process.stdin is not None and stdin_data:
+            os.set_blocking(process.stdin.fileno(), False)
+            self._selector.register(process.stdin.fileno(), selectors.EVENT_WRITE, "stdin")
+
+    def run(self) -> int | None:
+        """Returns the child's return code (negative: killed by that signal)."""
+        try:
+            self._pump()
+        finally:
+            self._close_all()
+            self.signal_group(signal.SIGKILL)  # sweep whatever is left of the group
+        return self._reap()
+
+    def signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def close_stdin(self) -> None:
+        stdin = self.process.stdin
+        if stdin is None or stdin.closed:
+            return
+        if self._stdin_data:
+            self._selector.unregister(stdin.fileno())
+            self._stdin_data = memoryview(b"")
+        try:
+            stdin.close()
+        except OSError:
+            pass  # the reader is gone: nothing left to tell it
+
+    def _pump(self) -> None:
+        while self._open_pipes or not self._exited:
+            now = time.monotonic()
+            if self._give_up_at is not None and now >= self._give_up_at:
+                return
+            self._check_clock(now)
+            if self._tick is not None and now >= self._next_tick:
+                self._tick()
+                self._next_tick = time.monotonic() + self._tick_every
+            for key, _ in self._selector.select(self._wait_time(time.monotonic())):
+                self._dispatch(key.data)
+            if self._pidfd is None and not self._exited:
+                self._poll_exit()
+
+    def _check_clock(self, now: float) -> None:
+        if self._deadline is not None and not self._exited and not self.timed_out and now >= self._deadline:
+            self.timed_out = True
+            self._on_deadline()
+            self._kill_at = now + self._kill_after
+        if self._kill_at is not None and now >= self._kill_at:
+            self.signal_group(signal.SIGKILL)
+            self._kill_at = None
+            self._give_up_at = now + _DRAIN_AFTER_KILL
+
+    def _wait_time(self, now: float) -> float | None:
+        moments = [moment for moment in (self._kill_at, self._give_up_at) if moment is not None]
+        if self._deadline is not None and not self._exited and not self.timed_out:
+            moments.append(self._deadline)
+        if self._pidfd is None and not self._exited:
+            moments.append(now + _EXIT_POLL_INTERVAL)
+        if self._tick is not None:
+            moments.append(self._next_tick)
+        return max(0.0, min(moments) - now) if moments else None
+
+    def _dispatch(self, data) -> None:
+        if data == "exit":
+            self._on_exit()
+        elif data == "stdin":
+            self._write_stdin()
+        else:
+            self._read(*data)
+
+    def _read(self, pipe: IO[bytes], stream: OutputSink) -> None:
+        chunk = os.read(pipe.fileno(), _READ_SIZE)
+        if chunk:
+            stream.feed(chunk)
+            return
+        self._selector.unregister(pipe.fileno())
+        pipe.close()
+        del self._open_pipes[pipe]
+
+    def _write_stdin(self) -> None:
+        try:
+            written = os.write(self.process.stdin.fileno(), self._stdin_data)
+        except BlockingIOError:
+            return
+        except OSError:  # the child stopped reading (e.g. ssh failed to connect)
+            self.close_stdin()
+            return
+        self._stdin_data = self._stdin_data[written:]
+        if not self._stdin_data:
+            # Stays open: for ssh, its EOF is what tells the remote side to stop.
+            self._selector.unregister(self.process.stdin.fileno())
+
+    def _poll_exit(self) -> None:
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT  # look, but leave the zombie: see class doc
+        if os.waitid(os.P_PID, self.process.pid, flags) is not None:
+            self._on_exit()
+
+    def _on_exit(self) -> None:
+        self._exited = True
+        if self._pidfd is not None:
+            self._selector.unregister(self._pidfd)
+        # Anything still in the group was left behind by the script.
+        self.signal_group(signal.SIGTERM)
+        self.close_stdin()
+        if self._kill_at is None:
+            self._kill_at = time.monotonic() + self._kill_after
+
+    def _close_all(self) -> None:
+        self.close_stdin()
+        for pipe in self._open_pipes:
+            pipe.close()
+        self._open_pipes.clear()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+        self._selector.close()
+
+    def _reap(self) -> int | None:
+        try:
+            return self.process.wait(timeout=_REAP_TIMEOUT)
+        except subprocess.TimeoutExpired:  # stuck in the kernel (D state) even after SIGKILL
+            return None
+
+
+def _error(number: int, filename: str) -> OSError:
+    return OSError(number, os.strerror(number), filename)
+
+
+def _program_path(program: str, env: Mapping[str, str], cwd: str | None) -> str | None:
+    if "/" in program:
+        return os.path.join(cwd or "", program)
+    return shutil.which(program, path=env.get("PATH", os.defpath))
+
+
+def _shebang_interpreter(path: str) -> str | None:
+    try:
+        with open(path, "rb") as program:
+            first_line = program.readline(256)
+    except OSError:
+        return None
+    words = first_line[2:].split() if first_line.startswith(b"#!") else []
+    return os.fsdecode(words[0]) if words else None
+
+
+def exec_problem(argv: list[str], env: Mapping[str, str], cwd: str | None = None) -> OSError | None:
+    """The error executing ARGV would raise, or None: no working directory, no program, a
+    program that cannot be executed, or an interpreter its ``#!`` line names that is not there."""
+    if cwd is not None and not os.path.isdir(cwd):
+        return _error(errno.ENOENT, cwd)
+    path = _program_path(argv[0], env, cwd)
+    if path is None or not os.path.exists(path):
+        return _error(errno.ENOENT, argv[0])
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        return _error(errno.EACCES, argv[0])
+    interpreter = _shebang_interpreter(path)
+    if interpreter is not None and not (os.path.isfile(interpreter) and os.access(interpreter, os.X_OK)):
+        return _error(errno.ENOENT, argv[0])  # what the kernel says: ENOENT for the script
+    return None
+
+
+def spawn(
+    argv: list[str], env: Mapping[str, str], cwd: str | None = None, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE
+) -> subprocess.Popen:
+    """Start ARGV as the leader of its own process group, with a pipe for its output, ending
+    with the thread that started it (PR_SET_PDEATHSIG, set by setpriv)."""
+    if problem := exec_problem(argv, env, cwd):
+        raise problem
+    return subprocess.Popen(
+        [SETPRIV, "--pdeathsig", "TERM", "--", *argv],
+        env=dict(env),
+        cwd=cwd,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=True,
+    )
