@@ -192,3 +192,5 @@ admin.site.unregister(BackupPlan)
 admin.site.register(BackupPlan, MonitoredBackupPlanAdmin)
 admin.site.unregister(PlanRun)
 admin.site.register(PlanRun, NotifiedPlanRunAdmin)
+# The front page names stale plans above the usual list of apps.
+admin.site.index_template = "admin/notifications/index.html"
