@@ -9,8 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     BORGUI_RUN_AS=borgui \
     PORT=8000
 
+# sshfs and fuse3 (its setuid fusermount3) mount the sources of plans whose sources are on
+# a source host (docs/remote-sources.md); they need /dev/fuse and SYS_ADMIN (compose.yaml).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends borgbackup openssh-client sudo tini \
+    && apt-get install -y --no-install-recommends borgbackup openssh-client sudo tini sshfs fuse3 \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system borgui \

@@ -2,7 +2,6 @@
 download, restore jobs, delete and diff. Views are thin: the work is in archives.services,
 and whatever needs borg or a lease runs on the worker while the page follows it."""
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -12,12 +11,14 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
 from archives import tasks
+from archives.forms import RestoreForm
 from archives.models import Archive, ArchiveIndex, ArchiveListState, IndexState, RestoreJob, RestoreStatus
-from archives.services import catalog, download, paths
+from archives.services import catalog, deletion, differ, download, paths, restore
 from archives.services import index as archive_index
 from repositories.models import Repository
 from repositories.services import leases
@@ -43,6 +44,11 @@ class ArchiveAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Only the action, which deletes in borg first: the admin's own delete page would
+        # drop the row and leave the archive in the repository.
+        return obj is None and super().has_delete_permission(request)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -125,6 +131,7 @@ class ArchiveAdmin(admin.ModelAdmin):
             "title": f"{archive.repository.name} :: {archive.name}",
             "can_download": request.user.has_perm("archives.download_archive"),
             "can_restore": request.user.has_perm("archives.restore_archive"),
+            "time_zone": timezone.get_current_timezone_name(),
             **extra,
         }  # fmt: skip
 
@@ -190,8 +197,6 @@ class ArchiveAdmin(admin.ModelAdmin):
     # --- restore -------------------------------------------------------------------------
 
     def restore_view(self, request, pk):
-        from archives.forms import RestoreForm
-        from archives.services import restore
 
         archive = self._archive(request, pk, "restore")
         built = archive_index.ready_index(archive)
@@ -209,8 +214,8 @@ class ArchiveAdmin(admin.ModelAdmin):
             except restore.RestoreRefused as e:
                 form.add_error(None, str(e))
             else:
-                tasks_queue = restore.queue(job)
-                self.message_user(request, f"Restore {job.pk} queued{tasks_queue}.", messages.SUCCESS)
+                restore.queue(job)
+                self.message_user(request, f"Restore {job.pk} queued for a worker.", messages.SUCCESS)
                 return redirect(job.get_absolute_url())
         context = self._context(request, archive, "Restore", form=form, chosen=chosen)
         return TemplateResponse(request, "admin/archives/archive/restore.html", context)
@@ -219,7 +224,6 @@ class ArchiveAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delete selected archives…", permissions=["delete"])
     def delete_archives(self, request, queryset):
-        from archives.services import deletion
 
         archives = list(queryset.select_related("repository").order_by("repository", "start"))
         repositories = {archive.repository_id for archive in archives}
@@ -247,7 +251,6 @@ class ArchiveAdmin(admin.ModelAdmin):
 
     def diff_view(self, request):
         """Follows a queued diff (or delete) on the worker and shows its result."""
-        from archives.services import differ
 
         if not self.has_view_permission(request):
             raise PermissionDenied
@@ -289,15 +292,9 @@ def _plain(message: str, status: int) -> HttpResponse:
     return response
 
 
-class RestoreJobForm(forms.ModelForm):
-    class Meta:
-        model = RestoreJob
-        fields = []
-
-
 @admin.register(RestoreJob)
 class RestoreJobAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "target", "requested_by", "progress", "created", "finished"]
+    list_display = ["__str__", "status", "target", "host", "requested_by", "progress", "created", "finished"]
     list_filter = ["status", "repository"]
     list_select_related = ["repository", "requested_by"]
     readonly_fields = [
@@ -326,7 +323,6 @@ class RestoreJobAdmin(admin.ModelAdmin):
         return [path("<int:pk>/cancel/", cancel, name="archives_restorejob_cancel"), *super().get_urls()]
 
     def cancel_view(self, request, pk):
-        from archives.services import restore
 
         job = get_object_or_404(RestoreJob, pk=pk)
         if request.method == "POST":

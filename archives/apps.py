@@ -14,3 +14,5 @@ class ArchivesConfig(AppConfig):
         pre_delete.connect(signals.drop_index_entries, sender="archives.ArchiveIndex")
         # After the container stop (order 100): the list is refreshed once containers run again.
         steps.register("archives.steps.ArchiveListSteps")
+        # The worker's minute recovery task finishes restores whose worker died.
+        steps.register_periodic("archives.tasks.recover_restores")

@@ -2,7 +2,7 @@
 jobs (docs/archives.md)."""
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.urls import reverse
 from django.utils import timezone
 
@@ -96,6 +96,12 @@ class ArchiveIndex(models.Model):
     def __str__(self):
         return f"index of {self.archive}"
 
+    def drop_entries(self) -> None:
+        """Its rows in one statement (Django's cascade would load them all first)."""
+        table = connection.ops.quote_name(ArchiveEntry._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE index_id = %s", [self.pk])
+
 
 class EntryType:
     DIRECTORY = "d"
@@ -157,6 +163,10 @@ class RestoreJob(models.Model):
     paths = models.JSONField(default=list, blank=True, help_text="empty: the whole archive")
     target = models.CharField(max_length=4096)
     host = models.CharField(max_length=200, blank=True, help_text="the machine the target is on")
+    # Restore to a source host (docs/remote-sources.md): the target is on that connection's machine.
+    target_connection = models.ForeignKey(
+        "repositories.SSHConnection", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     strip_components = models.PositiveIntegerField(default=0)
     overwrite = models.BooleanField(default=False)
     dry_run = models.BooleanField(default=False)

@@ -16,7 +16,7 @@ class ArchiveListSteps(PartialSteps):
     order = 200
 
     def repository_post(self, ctx, job, status):
-        created = ctx.notes.get("borg_create", {}).get(job.pk)
+        created = ctx.created_archives.get(job.pk)
         if created:
             try:
                 catalog.record_created(job.repository, ctx.run.plan, created)
@@ -26,9 +26,10 @@ class ArchiveListSteps(PartialSteps):
         return status
 
     def after_leases(self, ctx):
-        for repository in Repository.objects.filter(pk__in=ctx.notes.get("pruned", set())).order_by("pk"):
+        for repository in Repository.objects.filter(pk__in=ctx.pruned_repository_ids).order_by("pk"):
             try:
                 count = catalog.refresh(repository, holder=f"refresh after run {ctx.run.pk}")
+                catalog.fill_stats(repository, list(catalog.archives_of(repository)))
                 ctx.log(f"{repository.name}: archive list refreshed ({count} archives)")
             except Exception as e:
                 logger.exception("archive list refresh failed")

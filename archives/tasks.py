@@ -4,6 +4,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from archives.models import Archive, ArchiveIndex, ArchiveListState, IndexState
+from archives.services import catalog, index, restore
+from archives.services.catalog import ArchiveError
 from repositories.models import Repository
 
 
@@ -20,8 +22,6 @@ def queue_index(archive: Archive) -> None:
 
 
 def refresh_archives(repository_id: int) -> str:
-    from archives.services import catalog
-
     repository = Repository.objects.filter(pk=repository_id).first()
     if repository is None:
         return "repository deleted"
@@ -37,9 +37,6 @@ def refresh_archives(repository_id: int) -> str:
 
 
 def build_index(archive_id: int) -> str:
-    from archives.services import index
-    from archives.services.catalog import ArchiveError
-
     archive = Archive.objects.select_related("repository").filter(pk=archive_id).first()
     if archive is None:
         return "archive deleted"
@@ -51,6 +48,8 @@ def build_index(archive_id: int) -> str:
 
 
 def run_restore(job_id: int) -> str:
-    from archives.services import restore
-
     return restore.execute_queued(job_id)
+
+
+def recover_restores() -> str:
+    return f"{restore.recover_interrupted()} restore(s) finished as interrupted"

@@ -5,7 +5,9 @@ cannot read, so a typo in a compose file stops the process at start instead of s
 falling back to a default. Secrets can also be given as ``NAME_FILE`` (Docker secrets).
 """
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -73,3 +75,31 @@ def env_secret(name: str, fallback_file: Path | None = None) -> str | None:
     if fallback_file is not None and fallback_file.is_file():
         return fallback_file.read_text().strip()
     return None
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or CIDR ranges (``10.0.0.5, 172.16.0.0/12, ::1``)."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or CIDR range") from None
+    return networks
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def env_header(name: str) -> str:
+    """An HTTP header name (``Remote-User``) as Django's request.META names it (``HTTP_REMOTE_USER``)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    if not re.fullmatch(r"[A-Za-z0-9-]+", raw):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an HTTP header name (letters, digits and -)")
+    return "HTTP_" + raw.upper().replace("-", "_")

@@ -10,7 +10,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from borgui.env import env_bool, env_int, env_list, env_path, env_secret, env_str
+from borgui.env import env_bool, env_choice, env_header, env_int, env_list, env_networks, env_path, env_secret, env_str
 from borgui.keys import ENCRYPTION_KEY_FILE, SECRET_KEY_FILE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -61,16 +61,21 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "borgui",
     "common",
     "repositories",
     "hooks",
     "packages_admin",
+    "configuration",
+    "system",
     "archives",
     "notifications",
     "maintenance",
-    "configuration",
-    "system",
+    "accounts",  # last: its post_migrate hook hands out the permissions of the apps above
 ]
 
 MIDDLEWARE = [
@@ -82,8 +87,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): second factor given
+    "accounts.middleware.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out sign-in with the lockout page
 ]
 
 ROOT_URLCONF = "borgui.urls"
@@ -99,6 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.sign_in",
             ],
         },
     },
@@ -160,6 +169,82 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600, minimum=60)
+
+# --- sign-in (docs/users.md) ---------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LockoutBackend",  # first: refuses a locked-out user name or address (django-axes)
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Reverse proxies whose X-Forwarded-For (and remote-user header) are believed; nobody else's.
+BORGUI_TRUSTED_PROXIES = env_networks("BORGUI_TRUSTED_PROXIES")
+# Failed sign-ins are counted per user name and, separately, per client address.
+AXES_FAILURE_LIMIT = env_int("BORGUI_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+_lockout_minutes = env_int("BORGUI_LOGIN_LOCKOUT_MINUTES", 30, minimum=0)
+AXES_COOLOFF_TIME = _lockout_minutes / 60 if _lockout_minutes else None  # hours; None: until unlocked
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.proxies.client_address"
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
+ROLE_NAMES = ("viewer", "operator", "admin")  # the groups of accounts/roles.py
+
+# Two-factor (TOTP) for password sign-ins; required for everyone with BORGUI_REQUIRE_2FA.
+BORGUI_REQUIRE_2FA = env_bool("BORGUI_REQUIRE_2FA", False)
+OTP_TOTP_ISSUER = "borgui"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a user's TOTP key again
+
+# OpenID Connect (mozilla-django-oidc) when BORGUI_OIDC_CLIENT_ID is set.
+BORGUI_OIDC_CLIENT_ID = env_str("BORGUI_OIDC_CLIENT_ID").strip()
+BORGUI_OIDC_ENABLED = bool(BORGUI_OIDC_CLIENT_ID)
+BORGUI_OIDC_DISCOVERY_URL = env_str("BORGUI_OIDC_DISCOVERY_URL").strip()
+BORGUI_OIDC_GROUPS_CLAIM = env_str("BORGUI_OIDC_GROUPS_CLAIM").strip() or "groups"
+BORGUI_OIDC_PROVIDER_NAME = env_str("BORGUI_OIDC_PROVIDER_NAME").strip() or "single sign-on"
+OIDC_TIMEOUT = 10
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?oidc=failed"
+if BORGUI_OIDC_ENABLED:
+    OIDC_RP_CLIENT_ID = BORGUI_OIDC_CLIENT_ID
+    OIDC_RP_CLIENT_SECRET = env_secret("BORGUI_OIDC_CLIENT_SECRET")
+    if not OIDC_RP_CLIENT_SECRET:
+        raise ImproperlyConfigured("BORGUI_OIDC_CLIENT_ID is set: BORGUI_OIDC_CLIENT_SECRET (or _FILE) is needed too")
+    OIDC_RP_SIGN_ALGO = env_str("BORGUI_OIDC_SIGN_ALGO").strip() or "RS256"
+    OIDC_RP_SCOPES = env_str("BORGUI_OIDC_SCOPES").strip() or "openid email profile groups"
+    OIDC_USE_PKCE = True
+    if not BORGUI_OIDC_DISCOVERY_URL:  # else accounts/oidc.py reads them from the discovery document
+        OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("BORGUI_OIDC_AUTHORIZATION_ENDPOINT").strip()
+        OIDC_OP_TOKEN_ENDPOINT = env_str("BORGUI_OIDC_TOKEN_ENDPOINT").strip()
+        OIDC_OP_USER_ENDPOINT = env_str("BORGUI_OIDC_USERINFO_ENDPOINT").strip()
+        OIDC_OP_JWKS_ENDPOINT = env_str("BORGUI_OIDC_JWKS_ENDPOINT").strip()
+        _missing = [
+            name
+            for name, value in [
+                ("BORGUI_OIDC_AUTHORIZATION_ENDPOINT", OIDC_OP_AUTHORIZATION_ENDPOINT),
+                ("BORGUI_OIDC_TOKEN_ENDPOINT", OIDC_OP_TOKEN_ENDPOINT),
+                ("BORGUI_OIDC_USERINFO_ENDPOINT", OIDC_OP_USER_ENDPOINT),
+                ("BORGUI_OIDC_JWKS_ENDPOINT", OIDC_OP_JWKS_ENDPOINT),
+            ]
+            if not value
+        ]
+        if _missing:
+            raise ImproperlyConfigured(
+                f"BORGUI_OIDC_CLIENT_ID is set: give BORGUI_OIDC_DISCOVERY_URL, or {', '.join(_missing)}"
+            )
+    AUTHENTICATION_BACKENDS.append("accounts.backends.RoleMappingOIDCBackend")
+
+# Sign-in by an authenticating reverse proxy (Authelia, Authentik, oauth2-proxy).
+BORGUI_REMOTE_USER_HEADER = env_header("BORGUI_REMOTE_USER_HEADER")
+BORGUI_REMOTE_USER_GROUP = env_choice("BORGUI_REMOTE_USER_GROUP", "viewer", ROLE_NAMES)
+if BORGUI_REMOTE_USER_HEADER:
+    if not BORGUI_TRUSTED_PROXIES:
+        raise ImproperlyConfigured(
+            "BORGUI_REMOTE_USER_HEADER needs BORGUI_TRUSTED_PROXIES: the header is believed only from those proxies"
+        )
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "accounts.middleware.TrustedRemoteUserMiddleware",
+    )
+    AUTHENTICATION_BACKENDS.append("accounts.backends.ProxyRemoteUserBackend")
 
 # Backups, heartbeats and leases (repositories.services).
 BORG_BINARY = env_str("BORGUI_BORG_BINARY", "borg")
@@ -175,6 +260,8 @@ BORGUI_DRILL_DIR = env_str("BORGUI_DRILL_DIR", "")
 # Docker API calls (status checks, the built-in stop) never hang a page or a run.
 BORGUI_DOCKER_TIMEOUT = env_int("BORGUI_DOCKER_TIMEOUT", 5, minimum=1)
 BORGUI_CONTAINER_STOP_TIMEOUT = env_int("BORGUI_CONTAINER_STOP_TIMEOUT", 60, minimum=1)
+# The Docker socket on source hosts, for plans whose sources are there (docs/remote-sources.md).
+BORGUI_SOURCE_DOCKER_SOCKET = env_str("BORGUI_SOURCE_DOCKER_SOCKET", "/var/run/docker.sock")
 # Legacy inline repository hooks have no timeout of their own.
 BORGUI_INLINE_HOOK_TIMEOUT = env_int("BORGUI_INLINE_HOOK_TIMEOUT", 300, minimum=1)
 

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from borgui import views
@@ -19,5 +19,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),  # normally answered by HealthCheckMiddleware
     path("metrics", metrics_view, name="metrics"),  # Prometheus (docs/notifications.md)
     path("admin/system/", admin.site.admin_view(system_views.system_view), name="system"),
+    path("", include("accounts.urls")),  # sign-in pages; before the admin's catch-all
     path("admin/", admin.site.urls),
 ]

@@ -39,7 +39,7 @@ from configuration.kinds import (
     repositories,
     scripts,
     ssh_connections,
-)  # fmt: skip
+)
 from configuration.problems import ConfigError, Problem, index_path, key_path
 from hooks.models import HookAttachment
 from packages_admin.models import PackageInstall

@@ -23,8 +23,8 @@ class CompactAfterPruneSteps(PartialSteps):
         from maintenance.models import MaintenanceKind
         from maintenance.services import jobs
 
-        pruned = ctx.notes.get("pruned_archives", {})
-        for repository in Repository.objects.filter(pk__in=[pk for pk, n in pruned.items() if n]).order_by("pk"):
+        pruned = [pk for pk, count in ctx.pruned_archive_counts.items() if count]
+        for repository in Repository.objects.filter(pk__in=pruned).order_by("pk"):
             if not compacts_after_prune(repository):
                 continue
             try:

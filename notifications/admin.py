@@ -163,14 +163,14 @@ class RunDeliveryAttemptInline(ReadOnlyInlineMixin, admin.TabularInline):
 # --- what the plan and run pages show of notifications ---------------------------------
 
 
-# The admins registered now (the hooks app's subclasses, with their inlines) are extended.
-PlanAdminBase = type(admin.site._registry[BackupPlan])
-PlanRunAdminBase = type(admin.site._registry[PlanRun])
+# Built on the admin registered so far (the hooks app's adds its inlines the same way).
+PlanAdmin = type(admin.site.get_model_admin(BackupPlan))
+RunAdmin = type(admin.site.get_model_admin(PlanRun))
 
 
-class MonitoredBackupPlanAdmin(PlanAdminBase):
-    inlines = [*PlanAdminBase.inlines, PlanMonitoringInline]
-    list_display = [*PlanAdminBase.list_display, "stale"]
+class MonitoredBackupPlanAdmin(PlanAdmin):
+    inlines = [*PlanAdmin.inlines, PlanMonitoringInline]
+    list_display = [*PlanAdmin.list_display, "stale"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("monitoring")
@@ -184,8 +184,8 @@ class MonitoredBackupPlanAdmin(PlanAdminBase):
         return format_html('<strong style="color:#c62828">stale since {}</strong>', since)
 
 
-class NotifiedPlanRunAdmin(PlanRunAdminBase):
-    inlines = [*PlanRunAdminBase.inlines, RunDeliveryAttemptInline]
+class NotifiedPlanRunAdmin(RunAdmin):
+    inlines = [*RunAdmin.inlines, RunDeliveryAttemptInline]
 
 
 admin.site.unregister(BackupPlan)

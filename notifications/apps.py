@@ -1,3 +1,5 @@
+import logging
+
 from django.apps import AppConfig
 
 
@@ -6,12 +8,11 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications and monitoring"
 
     def ready(self):
-        import logging
-
         from repositories.services import steps
 
         steps.register("notifications.steps.NotificationSteps")
-        steps.register("notifications.steps.ContainerAlertSteps")
+        # Stale plans and the metrics' recount, in the worker's minute task.
+        steps.register_periodic("notifications.tasks.every_minute")
         # Apprise logs URLs and payloads, which hold tokens: only borgui's masked summary of
         # what it said is kept (notifications.services.delivery).
         logging.getLogger("apprise").propagate = False

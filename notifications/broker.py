@@ -16,6 +16,8 @@ from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.signing import BadSignature, SignedPackage
 
+from notifications.models import WorkerHeartbeat
+
 logger = logging.getLogger(__name__)
 WRITE_EVERY = 10.0
 
@@ -35,8 +37,6 @@ class HeartbeatORM(ORM):
             logger.warning("could not save the worker heartbeat", exc_info=True)
 
     def _save_heartbeat(self, stat) -> None:
-        from notifications.models import WorkerHeartbeat
-
         cluster_id = str(stat.cluster_id)
         if str(stat.status) == str(Conf.STOPPED):
             WorkerHeartbeat.objects.filter(cluster_id=cluster_id).delete()

@@ -43,13 +43,17 @@ class EventKind(models.TextChoices):
     @property
     def apprise_type(self) -> str:
         """Apprise's notify type (the colour or icon a service shows)."""
-        if self in (EventKind.SUCCESS, EventKind.START):
-            return "success" if self == EventKind.SUCCESS else "info"
-        if self in (EventKind.WARNING, EventKind.SKIPPED, EventKind.STALE):
-            return "warning"
-        if self == EventKind.RESTORE:
-            return "info"
-        return "failure"
+        return _APPRISE_TYPES.get(self, "failure")
+
+
+_APPRISE_TYPES = {
+    EventKind.START: "info",
+    EventKind.RESTORE: "info",
+    EventKind.SUCCESS: "success",
+    EventKind.WARNING: "warning",
+    EventKind.SKIPPED: "warning",
+    EventKind.STALE: "warning",
+}
 
 
 def default_events() -> list[str]:

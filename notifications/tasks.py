@@ -1,6 +1,6 @@
 """django-q2 task entry points (the work is in notifications.services)."""
 
-from notifications.services import delivery
+from notifications.services import delivery, metrics, stale
 
 
 def deliver_event(event_id: int) -> str:
@@ -8,8 +8,6 @@ def deliver_event(event_id: int) -> str:
 
 
 def every_minute() -> str:
-    from notifications.services import metrics, stale
-
     opened = stale.check_stale_plans()
     samples = metrics.refresh_all()
     return f"{len(opened)} stale episode(s) opened, {samples} metric samples"

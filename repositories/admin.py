@@ -16,13 +16,16 @@ from repositories import borg
 from repositories.models import (
     BackupPlan,
     ContainerStop,
+    LeaseMode,
     PlanRepository,
     PlanRun,
     Repository,
     RepositoryJob,
+    SourceMount,
+    SourcesOn,
     SSHConnection,
 )
-from repositories.services import leases, pipeline, runs
+from repositories.services import leases, operations, pipeline, runs
 from repositories.services.passphrase import PassphraseChangeError, change_passphrase
 from repositories.services.retention import plan_repository_problems
 from repositories.services.scheduling import next_slot
@@ -172,30 +175,49 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
                 self.message_user(request, f"{repository.name}: {verb} failed: {result.error_line()}", messages.ERROR)
         return done
 
+    # borg runs on the worker, under the repository's lease; the page follows the results.
+    def _queue(self, request, queryset, operation: str):
+        task_ids = []
+        for repository in queryset:
+            refused = borg.refused_location(repository)  # said at once: no worker needed to refuse it
+            if refused is not None:
+                self.message_user(request, f"{repository.name}: {refused.error_line()}", messages.ERROR)
+            else:
+                task_ids.append(operations.queue(operation, repository))
+        if not task_ids:
+            return None
+        query = "&".join(f"task={task_id}" for task_id in task_ids)
+        return redirect(reverse("admin:repositories_repository_operations") + f"?{query}")
+
     @admin.action(description="Initialise (borg init)", permissions=["change"])
     def initialise(self, request, queryset):
-        self._each(request, queryset, "init", borg.init, lambda r, res: f"initialised ({r.encryption})")
+        return self._queue(request, queryset, "init")
 
     @admin.action(description="Import existing (verify passphrase with borg info)", permissions=["change"])
     def import_existing(self, request, queryset):
-        def describe(repository, result):
-            repository_id = result.json().get("repository", {}).get("id", "?")
-            return f"opened with the stored passphrase (repository id {repository_id[:12]})"
+        return self._queue(request, queryset, "import")
 
-        self._each(request, queryset, "import", borg.info, describe)
-
-    @admin.action(description="Check (borg check)", permissions=["change"])
+    @admin.action(description="Check (borg check)", permissions=["check"])
     def check_repository(self, request, queryset):
-        self._each(request, queryset, "check", borg.check, lambda r, res: "check passed")
+        return self._queue(request, queryset, "check")
 
     @admin.action(description="List archives", permissions=["view"])
     def list_archives(self, request, queryset):
-        def describe(repository, result):
-            archives = [archive["name"] for archive in result.json().get("archives", [])]
-            shown = ", ".join(archives[-10:]) or "none"
-            return f"{len(archives)} archive(s); latest: {shown}"
+        return self._queue(request, queryset, "list")
 
-        self._each(request, queryset, "list", borg.list_archives, describe)
+    def operations_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        task_ids = request.GET.getlist("task")[:100]
+        found = operations.results(task_ids)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Repository actions",
+            "opts": self.model._meta,
+            "results": found,
+            "waiting": any(result is None for result in found),
+        }
+        return TemplateResponse(request, "admin/repositories/repository/operations.html", context)
 
     @admin.action(description="Break the borg lock…", permissions=["break_lock"])
     def break_lock(self, request, queryset):
@@ -218,15 +240,24 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
                     messages.ERROR,
                 )
                 continue
-            self._each(request, [repository], "break-lock", borg.break_lock, lambda r, res: "lock broken")
+            try:  # nothing else borgui runs may be using the lock it breaks; the page never waits
+                with leases.hold(repository, LeaseMode.WRITE, "break-lock (admin)", wait_seconds=0):
+                    self._each(request, [repository], "break-lock", borg.break_lock, lambda r, res: "lock broken")
+            except leases.RepositoryBusy as e:
+                self.message_user(request, f"{repository.name}: not broken — {e}", messages.ERROR)
         return None
 
     def has_break_lock_permission(self, request):
         return request.user.has_perm("repositories.break_lock")
 
+    def has_check_permission(self, request):
+        return request.user.has_perm("repositories.check_repository")
+
     def get_urls(self):
         view = self.admin_site.admin_view(self.change_passphrase_view)
+        followed = self.admin_site.admin_view(self.operations_view)
         return [
+            path("operations/", followed, name="repositories_repository_operations"),
             path("<path:object_id>/change-passphrase/", view, name="repositories_repository_change_passphrase"),
             *super().get_urls(),
         ]
@@ -299,12 +330,22 @@ class BackupPlanForm(forms.ModelForm):
         "pre-backup hooks, started again whatever happens.",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A form posted without it (an older page, a script) keeps the default: local. A
+        # view-only user's form has no fields at all.
+        if "sources_on" in self.fields:
+            self.fields["sources_on"].required = False
+
+    def clean_sources_on(self):
+        return self.cleaned_data.get("sources_on") or SourcesOn.LOCAL
+
     class Meta:
         model = BackupPlan
         fields = [
             "name", "enabled", "sources", "excludes", "compression", "archive_name", "schedule", "timezone",
             "keep_within", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
-            "on_repository_failure", "source_connection", "stop_containers",
+            "on_repository_failure", "source_connection", "sources_on", "stop_containers",
         ]  # fmt: skip
 
 
@@ -339,7 +380,7 @@ class BackupPlanAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
             "Retention (prune after a backup that did not fail, only this plan's archives)",
             {"fields": [("keep_within", "keep_hourly", "keep_daily"), ("keep_weekly", "keep_monthly", "keep_yearly")]},
         ),
-        ("Failures and sources", {"fields": ["on_repository_failure", "source_connection"]}),
+        ("Failures and sources", {"fields": ["on_repository_failure", "source_connection", "sources_on"]}),
         ("Docker", {"fields": ["stop_containers"]}),
     ]
 
@@ -419,12 +460,24 @@ class RepositoryJobInline(ReadOnlyInlineMixin, admin.TabularInline):
         )
 
 
+class SourceMountInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """Where each source came from, for plans whose sources are on the source host."""
+
+    model = SourceMount
+    verbose_name_plural = "sources mounted from the source host"
+    fields = ["job", "source", "host", "mount_point", "mounted_at", "unmounted_at", "error"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("job__repository", "job__run__plan")
+
+
 @admin.register(PlanRun)
 class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
-    inlines = [RepositoryJobInline, ContainerStopInline]  # the hooks app adds its hook runs
+    inlines = [RepositoryJobInline, ContainerStopInline, SourceMountInline]  # the hooks app adds its hook runs
     readonly_fields = [
         "plan", "status_badge", "trigger", "reason", "scheduled_for", "created", "started", "finished",
         "heartbeat", "worker", "cancel_requested", "log",
@@ -443,13 +496,13 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     def status_badge(self, run):
         return status_badge(run.status)
 
-    @admin.action(description="Cancel", permissions=["run"])
+    @admin.action(description="Cancel", permissions=["cancel"])
     def cancel(self, request, queryset):
         cancelled = sum(1 for run in queryset if runs.request_cancel(run))
         self.message_user(request, f"{cancelled} run(s) cancelled or asked to stop.", messages.SUCCESS)
 
-    def has_run_permission(self, request):
-        return request.user.has_perm("repositories.run_plan")
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("repositories.cancel_run")
 
     def get_urls(self):
         return [
@@ -460,7 +513,7 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     def cancel_view(self, request, pk):
         if request.method != "POST":
             return redirect("admin:repositories_planrun_change", pk)
-        if not self.has_run_permission(request):
+        if not self.has_cancel_permission(request):
             raise PermissionDenied
         run = PlanRun.objects.filter(pk=pk).first()
         if run and runs.request_cancel(run):
@@ -474,6 +527,6 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "run_active": bool(run and Status(run.status).is_active),
-            "can_cancel": self.has_run_permission(request),
+            "can_cancel": self.has_cancel_permission(request),
         }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -18,3 +18,5 @@ class RepositoriesConfig(AppConfig):
         # Runs after the hook chains of each step (its order is 100), whatever the app order.
         steps.register("repositories.services.containers.ContainerStopSteps")
         steps.register_periodic("repositories.services.containers.retry_failed_starts")
+        # Mounts of remote sources a dead worker left on this machine (docs/remote-sources.md).
+        steps.register_periodic("repositories.services.remote_sources.unmount_leftovers")

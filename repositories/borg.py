@@ -353,8 +353,10 @@ def break_lock(repository: Repository) -> BorgResult:
     return run(repository, ["break-lock", "--", repository.location])
 
 
-def create_args(repository: Repository, archive: str, sources: list[str], excludes: list[str], compression: str):
-    args = ["create", "--json", "--progress", f"--compression={compression}"]
+def create_args(
+    repository: Repository, archive: str, sources: list[str], excludes: list[str], compression: str, options=()
+):
+    args = ["create", "--json", "--progress", f"--compression={compression}", *options]
     for pattern in excludes:
         args.append(f"--exclude={pattern}")
     return [*args, "--", f"{repository.location}::{archive}", *sources]
@@ -421,6 +423,8 @@ class BorgStream:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self):
+        if refused := refused_location(self.repository):
+            raise BorgError(refused.error_line())
         self._environment = borg_environment(self.repository)
         env, self._workdir = self._environment.__enter__()
         env.update(self.extra_env)

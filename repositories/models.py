@@ -10,7 +10,7 @@ from common.docker_client import selector_problem
 from common.fields import EncryptedTextField
 from common.text import body_hash
 from common.validators import validate_object_name, validate_timezone
-from repositories import archive_names
+from repositories import archive_names, source_paths
 from repositories.status import HookType, Status
 from repositories.validators import (
     ssh_host_problem,
@@ -110,7 +110,10 @@ class Repository(models.Model):
     class Meta:
         verbose_name_plural = "repositories"
         ordering = ["name"]
-        permissions = [("break_lock", "Can break the borg lock of a repository")]
+        permissions = [
+            ("break_lock", "Can break the borg lock of a repository"),
+            ("check_repository", "Can start a repository check"),
+        ]
 
     def __str__(self):
         return self.name
@@ -154,6 +157,17 @@ class OnRepositoryFailure(models.TextChoices):
     STOP = "stop"
 
 
+class SourcesOn(models.TextChoices):
+    """Where a plan's sources are read (docs/remote-sources.md)."""
+
+    LOCAL = "local", "on the machine borgui runs on"
+    SOURCE = "source", "on the source connection's host (mounted read-only over SSHFS)"
+
+    @property
+    def mounted(self) -> bool:
+        return self == SourcesOn.SOURCE
+
+
 class BackupPlan(models.Model):
     name = models.CharField(max_length=100, unique=True, validators=[validate_object_name])
     repositories = models.ManyToManyField(Repository, through="PlanRepository", related_name="plans")
@@ -179,6 +193,12 @@ class BackupPlan(models.Model):
     source_connection = models.ForeignKey(
         SSHConnection, null=True, blank=True, on_delete=models.PROTECT, related_name="source_of_plans"
     )
+    sources_on = models.CharField(
+        max_length=10,
+        choices=SourcesOn.choices,
+        default=SourcesOn.LOCAL,
+        help_text="Where the sources are: here, or on the source connection's host (pull mode over SSHFS).",
+    )
     stop_containers = models.JSONField(
         default=list,
         blank=True,
@@ -199,7 +219,7 @@ class BackupPlan(models.Model):
 
     class Meta:
         ordering = ["name"]
-        permissions = [("run_plan", "Can run a backup plan now and cancel its runs")]
+        permissions = [("run_plan", "Can run a backup plan now")]
 
     def __str__(self):
         return self.name
@@ -227,6 +247,7 @@ class BackupPlan(models.Model):
         if not isinstance(self.excludes, list) or not all(_is_one_line(pattern) for pattern in self.excludes):
             raise ValidationError({"excludes": "Each exclude is one non-empty pattern, without line breaks or NUL."})
         self._clean_stop_containers()
+        self._clean_remote_sources()
         if self.has_retention and self.name and self.archive_name:
             problem = archive_names.retention_prefix_problem(self.archive_name, self.name)
             if problem:
@@ -243,6 +264,14 @@ class BackupPlan(models.Model):
         duplicates = sorted({s for s in self.stop_containers if self.stop_containers.count(s) > 1})
         if duplicates:
             raise ValidationError({"stop_containers": f"Listed twice: {', '.join(duplicates)}."})
+
+    def _clean_remote_sources(self) -> None:
+        # Remote sources (docs/remote-sources.md)
+        # The source connection it needs is checked with its repositories (plan_repository_problems).
+        if not SourcesOn(self.sources_on).mounted:
+            return
+        if problem := source_paths.remote_sources_problem(self.sources):
+            raise ValidationError({"sources": problem})
 
     def ordered_repositories(self) -> list[Repository]:
         return [link.repository for link in self.repository_links.select_related("repository").order_by("order", "id")]
@@ -296,6 +325,7 @@ class PlanRun(models.Model):
                 condition=models.Q(trigger="schedule"),
             )
         ]
+        permissions = [("cancel_run", "Can cancel a run in progress")]
 
     def __str__(self):
         return f"{self.plan} #{self.pk}"
@@ -420,3 +450,29 @@ class RepositoryHold(models.Model):
 
     def __str__(self):
         return f"{self.description} ({self.mode}{'' if self.held else ', waiting'})"
+
+
+class SourceMount(models.Model):
+    """A source directory of a plan mounted from its source host for one job
+    (docs/remote-sources.md). Recorded before sshfs runs, so that whatever happens next
+    (a failure, a cancel, a worker killed during borg create) the job itself or the
+    worker's recovery on the same machine unmounts it."""
+
+    run = models.ForeignKey(PlanRun, on_delete=models.CASCADE, related_name="source_mounts")
+    job = models.ForeignKey(RepositoryJob, on_delete=models.CASCADE, related_name="source_mounts")
+    source = models.CharField(max_length=1000, help_text="The path on the source host.")
+    host = models.CharField(max_length=400, help_text="Where it came from: connection user@host:port.")
+    mount_point = models.CharField(max_length=1200)
+    worker_host = models.CharField(max_length=200, help_text="The machine it was mounted on.")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    mounted_at = models.DateTimeField(null=True, blank=True)
+    unmounted_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["run", "id"]
+        verbose_name = "mounted source"
+        indexes = [models.Index(fields=["worker_host", "unmounted_at"], name="sourcemount_left")]
+
+    def __str__(self):
+        return f"{self.source} from {self.host}"

@@ -3,7 +3,8 @@
 Each check is a small function returning a ``Check``; the report is their list. A check
 never raises: whatever goes wrong becomes its one-line detail. A check is *required* when
 something configured depends on it (borg and the database always; the docker CLI, the
-daemon and each Docker API section only when an enabled hook or plan uses them), and
+daemon and each Docker API section only when an enabled hook or plan uses them; sshfs and
+/dev/fuse, shown only then, when an enabled plan has its sources on a source host), and
 ``check_system`` exits 1 when a required check failed. Notes (where Docker is expected,
 what the hooks need, the proxy variables that takes, the security hints) are information.
 """
@@ -21,7 +22,7 @@ from django.db import connection
 from common import docker_client
 from common.docker_client import API_SECTIONS, EXEC, LIST, RESTART, START, STOP
 from hooks.models import ExecutionTarget, HookAttachment
-from repositories.models import BackupPlan, Repository
+from repositories.models import BackupPlan, Repository, SourcesOn
 from repositories.status import HookType
 
 DOCKER_CLI_MISSING = (
@@ -197,7 +198,8 @@ def docker_needs() -> DockerNeeds:
         if unknown:
             needs.unchecked.append(f"{who}: {', '.join(unknown)}")
     for plan in BackupPlan.objects.filter(enabled=True).order_by("name"):
-        if plan.stop_containers:
+        # A plan with its sources on a source host stops that host's containers (docs/remote-sources.md).
+        if plan.stop_containers and not SourcesOn(plan.sources_on).mounted:
             for section in (LIST, STOP, START):
                 needs.add(section, f"plan {plan.name} (stop_containers)")
     return needs
@@ -306,18 +308,45 @@ def _hints(needs: DockerNeeds, host: str, probes) -> list[Check]:
     return [Check("hint", True, hint, note=True) for hint in hints]
 
 
+# --- remote sources (docs/remote-sources.md) -------------------------------------------------
+
+SSHFS_MISSING = "sshfs: command not found — the image has it; elsewhere apt-get install sshfs fuse3"
+FUSE_MISSING = (
+    "missing or not usable: give the container devices: [/dev/fuse] and cap_add: [SYS_ADMIN] "
+    "(compose.yaml, docs/remote-sources.md)"
+)
+
+
+def remote_source_checks() -> list[Check]:
+    """sshfs and /dev/fuse, required (and shown) only when an enabled plan mounts its sources."""
+    plans = list(
+        BackupPlan.objects.filter(enabled=True, sources_on=SourcesOn.SOURCE)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+    if not plans:
+        return []
+    users = f" (for plans {', '.join(plans)})"
+    sshfs = shutil.which("sshfs")
+    fuse_ok = os.access("/dev/fuse", os.R_OK | os.W_OK)
+    return [
+        Check("sshfs", bool(sshfs), (sshfs or SSHFS_MISSING) + users),
+        Check("/dev/fuse", fuse_ok, ("usable" if fuse_ok else FUSE_MISSING) + users),
+    ]
+
+
 # --- the report -------------------------------------------------------------------------------
 
 
 def system_report() -> list[Check]:
     try:
-        needs = docker_needs()
+        needs, remote = docker_needs(), remote_source_checks()
     except Exception as e:  # no database: the database check says why
-        needs = DockerNeeds()
+        needs, remote = DockerNeeds(), []
         database_problem = _first_line(str(e))
     else:
         database_problem = ""
-    report = [check_borg(), check_database(), *docker_checks(needs)]
+    report = [check_borg(), check_database(), *remote, *docker_checks(needs)]
     if database_problem and report[1].ok:
         report.insert(2, Check("hooks", False, f"could not read the hooks: {database_problem}"))
     return report

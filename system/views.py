@@ -2,7 +2,8 @@
 
 Hooks run on the workers, so what matters most is a worker's view of borg and Docker: the
 page queues ``system.tasks.system_report`` and shows "waiting for a worker" (reloading
-itself) until one has answered. Superusers only: the report shows how the machine is set up.
+itself) until one has answered. It needs ``accounts.view_system`` (docs/security.md): the
+report shows how the machine is set up, and each visit queues a task.
 """
 
 import re
@@ -15,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_q.tasks import async_task, fetch
 
+from accounts.roles import SYSTEM_PERMISSION
 from system.report import report_as_dict, system_report
 
 REPORT_TASK = "system.tasks.system_report"
@@ -23,7 +25,7 @@ REFRESH_SECONDS = 2
 
 
 def system_view(request):
-    if not request.user.is_superuser:
+    if not request.user.has_perm(SYSTEM_PERMISSION):
         raise PermissionDenied
     task_id = request.GET.get("task", "")
     if not _TASK_ID.match(task_id):
@@ -57,7 +59,7 @@ def add_system_link(site: admin.AdminSite) -> None:
 
     def get_app_list(self, request, app_label=None):
         app_list = original(request, app_label)
-        if not request.user.is_superuser or app_label not in (None, "packages_admin"):
+        if not request.user.has_perm(SYSTEM_PERMISSION) or app_label not in (None, "packages_admin"):
             return app_list
         entry = {
             "name": "System status",

@@ -20,7 +20,16 @@ from tests.harness.postgres import PostgresCluster
 ROOT = Path(__file__).resolve().parent.parent
 # Where a test that forgot to choose a daemon ends up: nowhere (never the host's daemon).
 NO_DOCKER = "unix:///nonexistent/borgui-tests-never-use-the-host-docker.sock"
-PASSWORDS = {"admin": "admin-pw-7f3k2", "staff": "staff-pw-9q4m1", "outsider": "outsider-pw-2v8x5"}
+PASSWORDS = {
+    "admin": "admin-pw-7f3k2",
+    "staff": "staff-pw-9q4m1",
+    "outsider": "outsider-pw-2v8x5",
+    # members of the role groups (accounts/roles.py), made by the role_user fixture
+    "viewer": "viewer-pw-3h8d6",
+    "operator": "operator-pw-5k2w9",
+    "administrator": "administrator-pw-8m4t1",
+}
+ROLE_USERNAMES = {"viewer": "viewer", "operator": "operator", "admin": "administrator"}
 
 _postgres = PostgresCluster()
 _data_dir = Path(tempfile.mkdtemp(prefix="borgui-test-data-"))
@@ -87,6 +96,19 @@ def sshd():
     from tests.harness.sshd import SSHServer
 
     server = SSHServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def remote_sshd():
+    """An sshd whose /srv is its own (an empty tmpfs in its mount namespace): another machine."""
+    from tests.harness.sshd import SSHServer
+
+    server = SSHServer(private_dir="/srv")
     try:
         server.start()
         yield server
@@ -201,6 +223,22 @@ def staff(django_user_model):
 @pytest.fixture
 def outsider(django_user_model):
     return django_user_model.objects.create_user("outsider", "outsider@example.com", PASSWORDS["outsider"])
+
+
+@pytest.fixture
+def role_user(django_user_model):
+    """``role_user("operator")``: a staff member whose only rights come from that role's group."""
+    from django.contrib.auth.models import Group
+
+    def make(role: str):
+        username = ROLE_USERNAMES[role]
+        user = django_user_model.objects.create_user(username, f"{username}@example.com", PASSWORDS[username])
+        user.is_staff = True
+        user.save()
+        user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 the worker, restore queued on the worker; Chromium for what a person does."""
 
 import filecmp
+import time
 
 import pytest
 from django.db import connection
@@ -10,7 +11,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from archives.models import Archive, ArchiveIndex, RestoreJob
-from archives.services import catalog, index
+from archives.services import catalog, index, restore
 from tests.adminkit import count_changelist_queries
 from tests.archivekit import create_archive, make_awkward_tree
 from tests.factories import make_repository
@@ -105,6 +106,7 @@ def restore_root(tmp_path, settings):
     return tmp_path / "restore-root"
 
 
+@pytest.mark.browser
 def test_browse_download_and_restore_in_the_browser(
     qcluster, live_server, page, admin, admin_login, tmp_path, restore_root
 ):
@@ -140,3 +142,86 @@ def test_browse_download_and_restore_in_the_browser(
     restored = target / "docs" / "sub dir" / "-leading-dash"
     assert restored.read_bytes() == (source / "docs" / "sub dir" / "-leading-dash").read_bytes()
     assert Archive.objects.get().stats_source == "info"
+
+
+def test_delete_and_diff_from_the_admin_run_on_the_worker(qcluster, client, admin, archive):
+    found, source = archive
+    (source / "added.txt").write_text("new")
+    create_archive(found.repository, source, "a2")
+    catalog.refresh(found.repository)
+    second = Archive.objects.get(name="a2")
+    qcluster()
+    client.force_login(admin)
+    changelist = reverse("admin:archives_archive_changelist")
+    both = {"action": "diff_archives", "_selected_action": [found.pk, second.pk], "index": 0}
+    response = client.post(changelist, both, follow=True)
+    deadline = time.monotonic() + 60
+    while b"diff-changes" not in response.content:
+        assert time.monotonic() < deadline, response.content.decode()[-2000:]
+        time.sleep(0.5)
+        response = client.get(response.request["PATH_INFO"] + "?" + response.request["QUERY_STRING"])
+    assert [c["path"] for c in response.context["changes"] if c["change"] == "added"] == ["added.txt"]
+
+    ask = client.post(changelist, {"action": "delete_archives", "_selected_action": [found.pk], "index": 0})
+    assert b"main :: a1" in ask.content and Archive.objects.filter(pk=found.pk).exists()  # asks first
+    done = client.post(
+        changelist, {"action": "delete_archives", "_selected_action": [found.pk], "confirmed": "yes"}, follow=True
+    )
+    deadline = time.monotonic() + 60
+    while b"task-message" not in done.content:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+        done = client.get(done.request["PATH_INFO"] + "?" + done.request["QUERY_STRING"])
+    assert b"deleted: a1" in done.content
+    assert list(Archive.objects.values_list("name", flat=True)) == ["a2"]
+
+
+def test_a_refused_restore_from_the_admin_says_why_and_records_nothing(client, admin, archive, restore_root):
+    found, _ = archive
+    index.ensure(found)
+    occupied = restore_root / "occupied"
+    occupied.mkdir(parents=True)
+    (occupied / "mine").write_text("keep")
+    client.force_login(admin)
+    url = reverse("admin:archives_archive_restore", args=[found.pk])
+    response = client.post(url, {"paths": ["docs"], "target": str(occupied), "strip_components": "0"})
+    assert response.status_code == 200
+    assert "is not empty: choose an empty or new directory, or overwrite" in response.content.decode()
+    assert not RestoreJob.objects.exists() and [p.name for p in occupied.iterdir()] == ["mine"]
+    assert str(restore_root) in client.get(url + "?path=docs").content.decode()  # the default target
+
+
+def test_restore_job_list_query_count_does_not_grow(client, admin, archive, tmp_path):
+    found, _ = archive
+    index.ensure(found)
+    client.force_login(admin)
+    url = reverse("admin:archives_restorejob_changelist")
+
+    restore.request(found, ["docs"], admin, target=str(tmp_path / "t0"), admin_group=True)
+    one = count_changelist_queries(client, url, 1)
+    for n in range(1, 4):
+        restore.request(found, ["docs"], admin, target=str(tmp_path / f"t{n}"), admin_group=True)
+    assert count_changelist_queries(client, url, 4) == one
+
+
+def test_the_admins_own_delete_page_cannot_drop_an_archive_row(client, admin, archive):
+    found, _ = archive
+    client.force_login(admin)
+    response = client.post(reverse("admin:archives_archive_delete", args=[found.pk]), {"post": "yes"})
+    assert response.status_code == 403 and Archive.objects.filter(pk=found.pk).exists()
+    changelist = client.get(reverse("admin:archives_archive_changelist"))
+    assert "delete_archives" in changelist.context["action_form"].fields["action"].choices.__repr__()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_a_viewer_browses_but_sees_no_download_or_restore(role, role_user, admin_login, page, live_server, archive):
+    found, _ = archive
+    index.build(found, holder="test")
+    admin_login(role_user(role))
+    may = role == "operator"  # download_archive and restore_archive (docs/security.md)
+    page.goto(live_server.url + _browse_url(found))
+    expect(page.locator("#archive-entries")).to_contain_text("docs")
+    assert (page.locator("a.download").count() > 0) == may
+    assert page.locator("#restore-selected").count() == int(may)
+    assert (page.locator("#archive-entries input[type=checkbox]").count() > 0) == may

@@ -66,3 +66,18 @@ def test_unknown_repository_is_exit_2_with_one_line(manage):
     result = manage("list_archives", "nosuch")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["CommandError: no repository named 'nosuch'"]
+
+
+def test_after_a_prune_the_list_is_read_again_once_the_run_gave_its_leases_back(manage, tmp_path):
+    repository = make_repository(tmp_path / "repo")
+    source = make_source_tree(tmp_path / "src")
+    make_plan("nightly", [repository], [source], keep_daily=1)
+    create_archive(repository, source, "nightly-2020-01-01T00:00:00")  # older, same prefix: pruned
+    catalog.refresh(repository)
+    assert manage("run_backup", "nightly").returncode == 0
+    (archive,) = Archive.objects.all()
+    assert archive.name != "nightly-2020-01-01T00:00:00" and archive.stats_source == StatsSource.CREATE
+    from repositories.models import PlanRun
+
+    log = PlanRun.objects.get().log
+    assert log.index("main: archive list refreshed (1 archives)") > log.index("finished: success")

@@ -172,3 +172,17 @@ def test_cancel_of_a_restore_waiting_for_the_repository(archive, tmp_path):
     assert (job.status, job.reason) == ("failure", "cancelled")
     assert "waiting: repository busy: test writer running since" in job.log
     assert not target.exists()
+
+
+def test_a_restore_whose_worker_died_is_finished_as_interrupted(archive, tmp_path, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    found, _ = archive
+    job = restore.request(found, [], target=str(tmp_path / "t"), admin_group=True)
+    old = timezone.now() - timedelta(seconds=settings.BORGUI_STALE_AFTER_SECONDS + 5)
+    RestoreJob.objects.filter(pk=job.pk).update(status="running", heartbeat=old, worker="gone:1")
+    assert restore.recover_interrupted() == 1
+    job.refresh_from_db()
+    assert (job.status, job.reason) == ("failure", "interrupted: the worker running it stopped")

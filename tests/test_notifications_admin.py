@@ -122,6 +122,30 @@ def test_without_the_channel_permission_the_ping_url_is_shown_as_its_scheme_only
     assert 'name="monitoring-0-ping_url"' not in page
 
 
+def test_a_plan_editor_without_the_channel_permission_cannot_set_or_change_the_ping_url(client, staff, admin):
+    kept, fresh = _plan(), make_plan("weekly", [Repository.objects.get(name="main")], ["/srv"])
+    PlanMonitoring.objects.create(plan=kept, ping_url=PING_URL, alert_after_hours=26)
+    _grant(staff, "view_backupplan", "change_backupplan")
+    forged = {
+        "monitoring-TOTAL_FORMS": "1", "monitoring-INITIAL_FORMS": "0", "monitoring-MIN_NUM_FORMS": "0",
+        "monitoring-MAX_NUM_FORMS": "1", "monitoring-0-ping_url": "https://attacker.example/x",
+        "monitoring-0-clear_ping_url": "on", "monitoring-0-alert_after_hours": "1",
+    }  # fmt: skip
+    for plan in (kept, fresh):
+        url = reverse("admin:repositories_backupplan_change", args=[plan.pk])
+        client.force_login(admin)  # the form as an admin sees it, with the monitoring inline
+        data = form_data(client, url)
+        client.force_login(staff)
+        data.update(forged)
+        if plan == kept:
+            data.update({"monitoring-INITIAL_FORMS": "1", "monitoring-0-id": str(kept.monitoring.pk)})
+        data["monitoring-0-plan"] = str(plan.pk)
+        client.post(url, data)
+    kept.monitoring.refresh_from_db()
+    assert (kept.monitoring.ping_url, kept.monitoring.alert_after_hours) == (PING_URL, 26)
+    assert not PlanMonitoring.objects.filter(plan=fresh).exists()
+
+
 def test_a_bad_ping_url_is_refused(client, admin):
     plan = _plan()
     client.force_login(admin)

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from django_q.models import Schedule
 
 from notifications.models import Event, PlanMonitoring
 from notifications.services import delivery, stale
@@ -73,11 +72,9 @@ def test_a_recent_success_keeps_the_plan_fresh(plan):
     assert stale.check_stale_plans() == []
 
 
-def test_the_worker_checks_every_minute():
-    from django.apps import apps
-    from django.utils.module_loading import import_string
+def test_the_workers_minute_task_opens_the_episode(plan, receiver):
+    from repositories.services.recovery import recover_runs
 
-    # The schedule is made by a migration (a transactional test's flush removes its row).
-    import_string("notifications.migrations.0002_minute_schedule.create_schedule")(apps, None)
-    schedule = Schedule.objects.get(name="borgui:notifications")
-    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("notifications.tasks.every_minute", "I", 1)
+    json_channel(receiver, events=["stale"])
+    recover_runs()  # what the worker runs every minute (and at its start)
+    assert len(_stale_events()) == 1 and PlanMonitoring.objects.get().stale_since is not None

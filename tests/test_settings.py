@@ -130,3 +130,60 @@ def test_suite_runs_on_postgresql():
 
     assert connection.vendor == "postgresql"
     assert connection.pg_version // 10000 == 15
+
+
+def test_env_networks_reads_addresses_and_ranges_and_refuses_anything_else(monkeypatch):
+    from ipaddress import ip_address
+
+    from borgui.env import env_networks
+
+    monkeypatch.setenv("X_NETS", "10.0.0.5, 172.16.0.0/12,::1")
+    networks = env_networks("X_NETS")
+    assert [ip_address("172.20.1.1") in n for n in networks] == [False, True, False]
+    monkeypatch.setenv("X_NETS", "10.0.0.5,proxy.local")
+    with pytest.raises(ImproperlyConfigured, match="X_NETS: 'proxy.local' is not an IP address or CIDR range"):
+        env_networks("X_NETS")
+
+
+def test_a_remote_user_header_without_trusted_proxies_stops_the_start(tmp_path):
+    result = _start_django(
+        tmp_path,
+        SECRET_KEY="x" * 50,
+        BORGUI_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        BORGUI_REMOTE_USER_HEADER="Remote-User",
+    )
+    assert result.returncode == 2
+    assert "BORGUI_REMOTE_USER_HEADER needs BORGUI_TRUSTED_PROXIES" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BORGUI_OIDC_DISCOVERY_URL": "http://idp/.well-known/openid-configuration"}, "BORGUI_OIDC_CLIENT_SECRET"),
+        (
+            {"BORGUI_OIDC_CLIENT_SECRET": "s", "BORGUI_OIDC_TOKEN_ENDPOINT": "http://idp/token"},
+            "give BORGUI_OIDC_DISCOVERY_URL, or BORGUI_OIDC_AUTHORIZATION_ENDPOINT, BORGUI_OIDC_USERINFO_ENDPOINT, "
+            "BORGUI_OIDC_JWKS_ENDPOINT",
+        ),
+    ],
+)
+def test_oidc_settings_that_cannot_work_stop_the_start(tmp_path, env, message):
+    keys = {"SECRET_KEY": "x" * 50, "BORGUI_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    result = _start_django(tmp_path, **keys, BORGUI_OIDC_CLIENT_ID="borgui", **env)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_oidc_client_secret_from_a_file(tmp_path):
+    secret = tmp_path / "oidc-secret"
+    secret.write_text("s3cret\n")
+    keys = {"SECRET_KEY": "x" * 50, "BORGUI_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    result = _start_django(
+        tmp_path,
+        **keys,
+        BORGUI_OIDC_CLIENT_ID="borgui",
+        BORGUI_OIDC_CLIENT_SECRET_FILE=str(secret),
+        BORGUI_OIDC_DISCOVERY_URL="http://127.0.0.1:9/.well-known/openid-configuration",
+    )
+    assert result.returncode == 0, result.stderr

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('repositories', '0007_repository_holds'),
+        ('repositories', '0008_repository_holds'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

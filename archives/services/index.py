@@ -11,6 +11,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 BATCH = 5000
 SEARCH_LIMIT = 1000
 # Rough bytes per row beyond its text (row header, fixed columns, index entry).
-_ROW_OVERHEAD = 110
+_ROW_OVERHEAD = 150
 
 
 class Row(NamedTuple):
@@ -184,12 +185,6 @@ class _Builder:
         self.writer.finish()
 
 
-def _clear(index: ArchiveIndex) -> None:
-    from archives.signals import drop_index_entries
-
-    drop_index_entries(ArchiveIndex, index)
-
-
 def build(archive: Archive, holder: str = "index build") -> ArchiveIndex:
     """Build (or rebuild) the index of ARCHIVE in this process."""
     index, _ = ArchiveIndex.objects.get_or_create(archive=archive)
@@ -201,7 +196,7 @@ def build(archive: Archive, holder: str = "index build") -> ArchiveIndex:
     )
     if not claimed:
         return _wait_for_other_build(index)
-    _clear(index)
+    index.drop_entries()
     builder = _Builder(index)
     try:
         with leases.hold(archive.repository, LeaseMode.READ, f"{holder} of {archive}"):
@@ -214,9 +209,10 @@ def build(archive: Archive, holder: str = "index build") -> ArchiveIndex:
         if not stream.result.ok:
             raise ArchiveError(f"borg list failed: {stream.result.error_line()}")
         _sizes_from_masters(index)
+        _analyze()
     except Exception as e:
         builder.writer.abandon()
-        _clear(index)
+        index.drop_entries()
         message = str(e) if isinstance(e, (ArchiveError, leases.RepositoryBusy)) else f"internal error: {e}"
         ArchiveIndex.objects.filter(pk=index.pk).update(state=IndexState.FAILED, error=message[:500], entries=0)
         raise ArchiveError(message) from e
@@ -230,10 +226,16 @@ def build(archive: Archive, holder: str = "index build") -> ArchiveIndex:
     return index
 
 
+def _analyze() -> None:
+    """PostgreSQL plans the listing query from table statistics: after a bulk load they are
+    stale (a sequential scan instead of the index) until autovacuum comes round."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(ArchiveEntry._meta.db_table)}")
+
+
 def _wait_for_other_build(index: ArchiveIndex, poll: float = 0.5) -> ArchiveIndex:
     """Another process is building this index: wait for it instead of building it twice."""
-    import time
-
     while True:
         index.refresh_from_db()
         if index.state == IndexState.READY:

@@ -21,16 +21,16 @@ from django_q.tasks import async_task
 
 from archives.models import Archive, ArchiveIndex, EntryType, RestoreJob, RestoreStatus
 from archives.services import index as archive_index
-from archives.services import paths, targets
+from archives.services import paths, remote_target, targets
 from archives.services.targets import RestoreRefused
 from common.text import SharedBoundedText
 from repositories import borg
 from repositories.models import LeaseMode, Repository
 from repositories.services import leases
 from repositories.services.pipeline import worker_identity
+from repositories.services.remote_sources import describe_host
 
 logger = logging.getLogger(__name__)
-__all__ = ["RestoreRefused", "request", "queue", "execute", "request_cancel"]
 ADMIN_GROUP = "admin"
 
 
@@ -73,20 +73,26 @@ def check_paths(index: ArchiveIndex, chosen: list[str], strip_components: int) -
 def request(
     archive: Archive, chosen: list[str], user=None, *, target: str, strip_components: int = 0,
     overwrite: bool = False, dry_run: bool = False, admin_group: bool = False, confirmed_root: bool = False,
-    requested_from: str = "admin",
+    requested_from: str = "admin", target_connection=None,
 ) -> RestoreJob:  # fmt: skip
-    """Check everything and record a pending job; RestoreRefused changes nothing."""
+    """Check everything and record a pending job; RestoreRefused changes nothing.
+    TARGET_CONNECTION: the target is on that SSH connection's machine (docs/remote-sources.md)."""
     if strip_components < 0:
         raise RestoreRefused("strip_components cannot be negative")
     index = archive_index.ready_index(archive)
     if index is None:
         raise RestoreRefused(f"the index of {archive.name} is not built yet")
     chosen = check_paths(index, chosen, strip_components)
-    resolved = targets.check_target(target, overwrite, admin_group, confirmed_root)
+    if target_connection is not None:
+        remote = remote_target.check_target(target_connection, target, overwrite, admin_group, confirmed_root)
+        resolved, host = remote.path, describe_host(target_connection)
+    else:
+        resolved, host = targets.check_target(target, overwrite, admin_group, confirmed_root), socket.gethostname()
     files, size = _totals(index, chosen)
     return RestoreJob.objects.create(
         repository=archive.repository, archive_name=archive.name, paths=chosen, target=str(resolved),
-        host=socket.gethostname(), strip_components=strip_components, overwrite=overwrite, dry_run=dry_run,
+        host=host, target_connection=target_connection, strip_components=strip_components, overwrite=overwrite,
+        dry_run=dry_run,
         requested_by=user if getattr(user, "pk", None) else None, requested_from=requested_from,
         files_total=files, bytes_total=size,
     )  # fmt: skip
@@ -108,9 +114,8 @@ def _totals(index: ArchiveIndex, chosen: list[str]) -> tuple[int, int]:
     return files.count(), size
 
 
-def queue(job: RestoreJob) -> str:
+def queue(job: RestoreJob) -> None:
     async_task("archives.tasks.run_restore", job.pk, q_options={"timeout": -1})
-    return ""
 
 
 def request_cancel(job: RestoreJob) -> bool:
@@ -122,7 +127,7 @@ def request_cancel(job: RestoreJob) -> bool:
 
 
 def execute_queued(job_id: int) -> str:
-    job = RestoreJob.objects.select_related("repository").filter(pk=job_id).first()
+    job = RestoreJob.objects.select_related("repository", "target_connection").filter(pk=job_id).first()
     if job is None:
         return "restore deleted"
     return execute(job).value
@@ -159,7 +164,12 @@ class _Monitor(threading.Thread):
 
 def execute(job: RestoreJob, echo=None) -> RestoreStatus:
     claimed = RestoreJob.objects.filter(pk=job.pk, status=RestoreStatus.PENDING).update(
-        status=RestoreStatus.RUNNING, started=timezone.now(), heartbeat=timezone.now(), worker=worker_identity()
+        status=RestoreStatus.RUNNING,
+        started=timezone.now(),
+        heartbeat=timezone.now(),
+        worker=worker_identity(),
+        # The target is on the machine that runs the restore, or on its target connection's.
+        host=describe_host(job.target_connection) if job.target_connection_id else socket.gethostname(),
     )
     if not claimed:
         job.refresh_from_db()
@@ -202,9 +212,12 @@ def _restore(job: RestoreJob, say, monitor: _Monitor) -> tuple[RestoreStatus, st
     what = ", ".join(job.paths) if job.paths else "the whole archive"
     say(f"restore {job.pk}: {what} of {repository.name}::{job.archive_name} into {job.target}")
     with leases.hold(repository, LeaseMode.READ, f"restore {job.pk}", cancelled=monitor.cancelled.is_set, on_wait=say):
+        if job.target_connection_id:
+            result, skipped = _restore_to_host(job, index, say, monitor)
+            return _outcome(job, result, skipped, say, monitor)
         # Checked again now: the target may have changed since the job was asked for.
         target = targets.check_target(job.target, job.overwrite, any_place=True, confirmed_root=True)
-        skipped = _under_existing_symlinks(index, job, target)
+        skipped = _under_existing_symlinks(index, job, targets.symlinks_under(target) if job.overwrite else set())
         for path in skipped:
             say(f"skipped {path}: a symlink already in the target would take it elsewhere")
         if monitor.cancelled.is_set():
@@ -212,19 +225,48 @@ def _restore(job: RestoreJob, say, monitor: _Monitor) -> tuple[RestoreStatus, st
         if not job.dry_run:
             target.mkdir(parents=True, exist_ok=True)
         result = _extract(job, target, skipped, say, monitor)
+    return _outcome(job, result, skipped, say, monitor)
+
+
+def _restore_to_host(job: RestoreJob, index: ArchiveIndex, say, monitor: _Monitor):
+    """The target on a source host (docs/remote-sources.md): checked there again, then
+    borg export-tar streamed into tar on the host (a dry run lists, as here)."""
+    target = remote_target.check_target(
+        job.target_connection, job.target, job.overwrite, any_place=True, confirmed_root=True
+    )
+    links = remote_target.symlinks_under(target) if job.overwrite else set()
+    skipped = _under_existing_symlinks(index, job, links)
+    for path in skipped:
+        say(f"skipped {path}: a symlink already in the target would take it elsewhere")
     if monitor.cancelled.is_set():
+        return None, skipped
+    if job.dry_run:
+        return _extract(job, Path("/"), skipped, say, monitor), skipped
+    say(f"streaming borg export-tar into tar on {target.describe()}")
+    result = remote_target.stream(job, target, skipped, monitor)
+    if result.exit_code == 0:
+        monitor.files_done = job.files_total or monitor.files_done
+    return result, skipped
+
+
+def _outcome(job: RestoreJob, result, skipped: list[str], say, monitor: _Monitor) -> tuple[RestoreStatus, str]:
+    if monitor.cancelled.is_set() or result is None:
         return RestoreStatus.FAILURE, "cancelled"
     if result.exit_code != 0:
         say(result.error_line())
     status = {0: RestoreStatus.SUCCESS, 1: RestoreStatus.WARNING}.get(result.exit_code, RestoreStatus.FAILURE)
     if skipped and status == RestoreStatus.SUCCESS:
         return RestoreStatus.WARNING, f"{len(skipped)} item(s) skipped under existing symlinks"
-    return status, "" if status != RestoreStatus.FAILURE else f"borg extract exit {result.exit_code}"
+    if status != RestoreStatus.FAILURE:
+        return status, ""
+    if isinstance(result, remote_target.StreamResult):
+        return status, result.error_line()
+    return status, f"borg extract exit {result.exit_code}"
 
 
-def _under_existing_symlinks(index: ArchiveIndex, job: RestoreJob, target: Path) -> list[str]:
-    """Archive paths whose destination is, or lies below, a symlink already in the target."""
-    links = targets.symlinks_under(target) if job.overwrite else set()
+def _under_existing_symlinks(index: ArchiveIndex, job: RestoreJob, links: set[str]) -> list[str]:
+    """Archive paths whose destination is, or lies below, one of LINKS (the symlinks
+    already in the target, relative to it)."""
     if not links:
         return []
     skipped: list[str] = []
@@ -266,3 +308,17 @@ def _extract(job: RestoreJob, target: Path, skipped: list[str], say, monitor: _M
         monitor.files_done = job.files_total or monitor.files_done
         monitor.bytes_done = job.bytes_total or monitor.bytes_done
     return result
+
+
+def recover_interrupted(stale_after: float | None = None) -> int:
+    """Restores whose worker died (heartbeat stopped) or that no worker took: failure."""
+    from datetime import timedelta
+
+    stale_after = settings.BORGUI_STALE_AFTER_SECONDS if stale_after is None else stale_after
+    now = timezone.now()
+    dead = RestoreJob.objects.filter(status=RestoreStatus.RUNNING, heartbeat__lt=now - timedelta(seconds=stale_after))
+    count = dead.update(status=RestoreStatus.FAILURE, reason="interrupted: the worker running it stopped", finished=now)
+    never = RestoreJob.objects.filter(
+        status=RestoreStatus.PENDING, created__lt=now - timedelta(seconds=settings.BORGUI_PENDING_EXPIRY_SECONDS)
+    )
+    return count + never.update(status=RestoreStatus.FAILURE, reason="never started: no worker took it", finished=now)

@@ -5,7 +5,7 @@ from configuration.base import Flow, FlowList
 from configuration.kinds import hooks, maintenance
 from configuration.problems import Problem, index_path, key_path
 from notifications.models import PlanMonitoring
-from repositories.models import BackupPlan, OnRepositoryFailure, PlanRepository
+from repositories.models import BackupPlan, OnRepositoryFailure, PlanRepository, SourcesOn
 from repositories.services.retention import plan_repository_problems
 
 SECTION, KIND, MODEL = "plans", "plan", BackupPlan
@@ -13,7 +13,7 @@ HAS_STOP_CONTAINERS = any(field.name == "stop_containers" for field in BackupPla
 # model field → key in the file
 KEYS = {
     **{f: f for f in ("name", "sources", "excludes", "compression", "archive_name", "schedule", "timezone")},
-    **{f: f for f in ("enabled", "on_repository_failure", "source_connection")},
+    **{f: f for f in ("enabled", "on_repository_failure", "source_connection", "sources_on")},
     **{f: f"retention.{f}" for f in BackupPlan.RETENTION_FIELDS},
     **({"stop_containers": "stop_containers"} if HAS_STOP_CONTAINERS else {}),
 }
@@ -35,6 +35,7 @@ SHAPE = schema.Mapping(
         "enabled": schema.Bool(),
         "on_repository_failure": schema.Choice(OnRepositoryFailure.values),
         "source_connection": schema.Text(),
+        "sources_on": schema.Choice(SourcesOn.values),
         "retention": RETENTION,
         **({"stop_containers": schema.ListOf(schema.Text())} if HAS_STOP_CONTAINERS else {}),
         "alert_after_hours": schema.Int(),
@@ -156,6 +157,7 @@ def export(exporter, plan: BackupPlan) -> dict:
     out.update(enabled=plan.enabled, on_repository_failure=plan.on_repository_failure)
     if plan.source_connection_id:
         out["source_connection"] = plan.source_connection.name
+    out["sources_on"] = plan.sources_on
     retention = Flow(
         (name, getattr(plan, name)) for name in BackupPlan.RETENTION_FIELDS if getattr(plan, name) not in (None, "")
     )

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('hooks', '0003_hook_type_labels'),
-        ('repositories', '0008_merge_locations_holds'),
+        ('repositories', '0010_merge_remote_sources'),
     ]
 
     operations = [

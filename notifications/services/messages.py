@@ -10,7 +10,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.text import mask
-from notifications.models import EventKind
+from hooks.models import HookAttachment
+from notifications.models import EventKind, PlanMonitoring
 from notifications.services import urls
 from repositories.status import Status, status_from_borg_exit
 
@@ -63,8 +64,6 @@ def link(path: str) -> str:
 def run_secrets(run) -> list[str]:
     """What must never appear in a run's messages: its repositories' passphrases, its
     hooks' secret parameter values, and the plan's ping URL."""
-    from hooks.models import HookAttachment
-
     jobs = list(run.jobs.select_related("repository"))
     repository_ids = [job.repository_id for job in jobs]
     secrets = [job.repository.passphrase for job in jobs if job.repository.passphrase]
@@ -77,8 +76,6 @@ def run_secrets(run) -> list[str]:
         values = attachment.values()
         secret_names = {p.name for p in attachment.script.parameters.all() if p.secret}
         secrets += [values[name] for name in secret_names if values.get(name)]
-    from notifications.models import PlanMonitoring
-
     ping_url = PlanMonitoring.objects.filter(plan_id=run.plan_id).values_list("ping_url", flat=True).first()
     return secrets + urls.secret_parts(ping_url or "")
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 
+from hooks.models import ExecutionState, ScriptExecution
 from notifications.models import MetricValue
 from repositories.models import BackupPlan, ContainerStop, PlanRun
 from repositories.status import Status
@@ -98,8 +99,6 @@ def _plan_samples(plans) -> list[MetricValue]:
 
 
 def _failed_hooks():
-    from hooks.models import ExecutionState, ScriptExecution
-
     failed = Q(exit_code__isnull=True) | ~Q(exit_code=0) | Q(timed_out=True) | ~Q(error="")
     return ScriptExecution.objects.filter(failed, state=ExecutionState.DONE, run__isnull=False).exclude(
         hook_type="test"

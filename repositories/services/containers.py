@@ -29,6 +29,7 @@ from django.utils import timezone
 from common.docker_client import LIST, PROXY_VARIABLES, START, STOP, Docker, DockerError, enable_text, selector_label
 from repositories.models import ContainerStop, PlanRun
 from repositories.services.monitor import RunLog
+from repositories.services.remote_docker import connect_docker
 from repositories.services.steps import PartialSteps, StepContext
 from repositories.status import ChainOutcome, Status
 
@@ -93,7 +94,7 @@ class ContainerStopSteps(PartialSteps):
         log = ctx.log
         log(f"container stop: {', '.join(selectors)}")
         try:
-            docker = Docker.connect()
+            docker = connect_docker(ctx.run.plan)  # the source host's, for remote sources
         except DockerError as e:
             log(f"container stop failed: {e}; the backup is not made")
             return ChainOutcome.FAILED
@@ -190,7 +191,7 @@ START_RETRY_DELAYS = (2, 5)
 def start_again(log, records: list[ContainerStop]) -> list[ContainerStop]:
     """Start RECORDS' containers again (in the order given); return those still stopped."""
     try:
-        docker = Docker.connect()
+        docker = connect_docker(records[0].run.plan)  # the Docker that stopped them
     except DockerError as e:
         for record in records:
             _start_failed(record, str(e))

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from repositories.models import LeaseMode, PlanRun, Repository, RepositoryHold, RepositoryLease
@@ -129,7 +129,6 @@ def hold(
     within WAIT_SECONDS (0: only if free now; None: BORGUI_LEASE_WAIT_SECONDS)."""
     mode = LeaseMode(mode)
     wait = settings.BORGUI_LEASE_WAIT_SECONDS if wait_seconds is None else wait_seconds
-    close_old_connections()
     row = RepositoryHold.objects.create(
         repository=repository, mode=mode, description=description[:300], host=socket.gethostname()
     )

@@ -6,7 +6,7 @@ the new one in the same step, or the next backup cannot open the repository.
 """
 
 from repositories import borg
-from repositories.models import Encryption, Repository
+from repositories.models import Encryption, LeaseMode, Repository
 from repositories.services import leases
 
 
@@ -25,6 +25,10 @@ def change_passphrase(repository: Repository, new_passphrase: str) -> None:
             f"run {running.pk} of plan {running.plan} is writing {repository.name}; "
             "change the passphrase when it has finished"
         )
-    result = borg.change_passphrase(repository, new_passphrase)
+    try:  # a web request: refused at once when other borgui work uses the repository
+        with leases.hold(repository, LeaseMode.WRITE, "change passphrase (admin)", wait_seconds=0):
+            result = borg.change_passphrase(repository, new_passphrase)
+    except leases.RepositoryBusy as e:
+        raise PassphraseChangeError(f"{e}; change the passphrase when it is free") from e
     if not result.ok:
         raise PassphraseChangeError(f"borg key change-passphrase failed: {result.error_line()}")

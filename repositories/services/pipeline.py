@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from repositories import archive_names, borg
 from repositories.models import BackupPlan, OnRepositoryFailure, PlanRun, Repository, RepositoryJob
-from repositories.services import leases, steps
+from repositories.services import leases, remote_sources, steps
 from repositories.services.monitor import RunLog, RunMonitor
 from repositories.services.retention import retention_conflicts
 from repositories.status import ChainOutcome, Status, at_least_warning, combine, overall_status, status_from_borg_exit
@@ -191,7 +191,11 @@ class _PlanRunner:
             return Status.SKIPPED, "pre-backup hook skipped the backup"
         if self.monitor.cancelled.is_set():
             return Status.FAILURE, "cancelled"
-        status = self._create_archive(job)
+        try:
+            status = self._create_archive(job)
+        except remote_sources.SourceUnavailable as e:  # docs/remote-sources.md
+            self.log(f"{job.repository.name}: {e}")
+            return Status.FAILURE, str(e)
         if self.monitor.cancelled.is_set():
             return Status.FAILURE, "cancelled"
         if status != Status.FAILURE and self.plan.has_retention:
@@ -215,12 +219,14 @@ class _PlanRunner:
     def _create_archive(self, job: RepositoryJob) -> Status:
         repository = job.repository
         name = archive_names.render(self.plan.archive_name, self.plan.name, repository.name, self._now())
-        for attempt in range(1, 100):
-            archive = archive_names.with_suffix(name, attempt)
-            result = self._borg_create(job, archive)
-            if "Archive.AlreadyExists" not in result.msgids:
-                break
-            self.log(f"{repository.name}: archive {archive} exists, trying the next suffix")
+        # Sources on the source host are mounted for exactly this long (docs/remote-sources.md).
+        with remote_sources.borg_sources(self.plan, job, self.log) as sources:
+            for attempt in range(1, 100):
+                archive = archive_names.with_suffix(name, attempt)
+                result = self._borg_create(job, archive, sources)
+                if "Archive.AlreadyExists" not in result.msgids:
+                    break
+                self.log(f"{repository.name}: archive {archive} exists, trying the next suffix")
         self._record_create(job, archive, result)
         status = status_from_borg_exit(result.exit_code)
         self.log(f"{repository.name}: borg create {archive} exit {result.exit_code}: {status.value}")
@@ -228,8 +234,11 @@ class _PlanRunner:
             self.log(f"{repository.name}: {result.error_line()}")
         return status
 
-    def _borg_create(self, job: RepositoryJob, archive: str) -> borg.BorgResult:
-        args = borg.create_args(job.repository, archive, self.plan.sources, self.plan.excludes, self.plan.compression)
+    def _borg_create(self, job: RepositoryJob, archive: str, sources: remote_sources.BorgSources) -> borg.BorgResult:
+        plan = self.plan
+        args = borg.create_args(
+            job.repository, archive, sources.paths, plan.excludes, plan.compression, sources.options
+        )
 
         def on_event(event: dict) -> None:
             if event.get("type") == "archive_progress" and "nfiles" in event:
@@ -241,7 +250,7 @@ class _PlanRunner:
                 process.interrupt()
 
         try:
-            return borg.run(job.repository, args, on_event=on_event, on_start=on_start)
+            return borg.run(job.repository, args, on_event=on_event, on_start=on_start, cwd=sources.cwd)
         finally:
             self.monitor.on_cancel[:] = []
 
@@ -249,7 +258,7 @@ class _PlanRunner:
         job.borg_exit_code = result.exit_code
         job.log = result.log.value()
         # The archive list records the new archive from this output (docs/archives.md).
-        self.ctx.notes.setdefault("borg_create", {})[job.pk] = result.json().get("archive", {})
+        self.ctx.created_archives[job.pk] = result.json().get("archive", {})
         stats = result.json().get("archive", {}).get("stats", {})
         if result.exit_code in (0, 1) or stats:
             job.archive_name = archive
@@ -285,8 +294,8 @@ class _PlanRunner:
         if result.exit_code != 0:
             self.log(f"{repository.name}: {result.error_line()}")
             return at_least_warning(status)
-        self.ctx.notes.setdefault("pruned", set()).add(repository.pk)  # its archive list is refreshed
-        self.ctx.notes.setdefault("pruned_archives", {})[repository.pk] = len(pruned)  # compact after prune
+        self.ctx.pruned_repository_ids.add(repository.pk)  # its archive list is refreshed
+        self.ctx.pruned_archive_counts[repository.pk] = len(pruned)  # compact after prune
         return status
 
     # --- bookkeeping -----------------------------------------------------------------
@@ -312,5 +321,5 @@ class _PlanRunner:
             status=status, reason=reason[:500], finished=timezone.now(), log=self.log.value()
         )
         self.run.status = status
-        steps.announce_finished(self.ctx, status)
+        steps.run_finished(self.ctx, status)
         return status

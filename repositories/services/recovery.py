@@ -84,7 +84,7 @@ def recover_run(run: PlanRun) -> bool:
             status=Status.FAILURE, reason=INTERRUPTED, finished=timezone.now(), log=log.value()
         )
     run.refresh_from_db()
-    steps.announce_finished(ctx, Status.FAILURE)
+    steps.run_finished(ctx, Status.FAILURE)
     return True
 
 

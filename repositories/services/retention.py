@@ -2,6 +2,7 @@
 
 from repositories import archive_names
 from repositories.models import BackupPlan, Repository
+from repositories.services.remote_sources import other_host_problems
 
 
 def retention_conflicts(plan: BackupPlan, repositories: list[Repository]) -> list[str]:
@@ -33,4 +34,7 @@ def plan_repository_problems(plan: BackupPlan, repositories: list[Repository]) -
     retention that could prune another plan's archives on one of them."""
     if not repositories:
         return ["Add at least one repository."]
-    return [f"Retention refused: {problem}" for problem in retention_conflicts(plan, repositories)]
+    return [
+        *(f"Retention refused: {problem}" for problem in retention_conflicts(plan, repositories)),
+        *other_host_problems(plan, repositories),  # docs/remote-sources.md
+    ]

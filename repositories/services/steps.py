@@ -34,8 +34,12 @@ class StepContext:
     monitor: RunMonitor | None = None
     job: RepositoryJob | None = None
     recovering: bool = False
-    # What one step leaves for a later one (e.g. the archive list reads borg create's output).
-    notes: dict = field(default_factory=dict)
+    # What the pipeline leaves for later steps (docs/archives.md): the archive each job's
+    # `borg create --json` reported, by job id, and the repositories a prune changed.
+    created_archives: dict[int, dict] = field(default_factory=dict)
+    pruned_repository_ids: set[int] = field(default_factory=set)
+    # How many archives each repository's prune removed (docs/maintenance.md: compact after prune).
+    pruned_archive_counts: dict[int, int] = field(default_factory=dict)
 
     @property
     def cancelled(self) -> bool:
@@ -177,12 +181,10 @@ def after_run(ctx: StepContext) -> None:
 
 
 def after_leases(ctx: StepContext) -> None:
-    """After the run gave its leases back: work that takes leases of its own (the archive
-    list refresh, compact after prune)."""
     _each(ctx, "after-leases", lambda r, _: r.after_leases(ctx), None, None)
 
 
-def announce_finished(ctx: StepContext, status: Status) -> None:
+def run_finished(ctx: StepContext, status: Status) -> None:
     """Once the run's final status is saved: what registrants do then (notifications, pings)
     can neither change nor delay it."""
     _each(ctx, "run-finished", lambda r, _: r.run_finished(ctx, status), None, None)

@@ -1,7 +1,13 @@
-"""An OpenSSH server on a free loopback port, with throwaway host and user keys."""
+"""An OpenSSH server on a free loopback port, with throwaway host and user keys.
+
+``SSHServer(private_dir="/srv")`` runs sshd in a mount namespace of its own (``unshare -m``
+with private propagation) where an empty tmpfs covers that directory: what a test writes
+there over SSH exists only on the "remote" side, as on another machine.
+"""
 
 import getpass
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -14,7 +20,8 @@ from tests.harness.net import free_port, port_open, wait_for
 class SSHServer:
     host = "127.0.0.1"
 
-    def __init__(self):
+    def __init__(self, private_dir: str | None = None):
+        self.private_dir = private_dir
         self.root = Path(tempfile.mkdtemp(prefix="bgs-"))
         self.port = free_port()
         self.user = getpass.getuser()
@@ -57,11 +64,16 @@ class SSHServer:
             f"AuthorizedKeysFile {authorized}\nPidFile {self.root / 'sshd.pid'}\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-            "PrintMotd no\nLogLevel ERROR\n"
+            "PrintMotd no\nLogLevel ERROR\nSubsystem sftp internal-sftp\n"
         )
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
+        argv = [sshd, "-D", "-e", "-f", str(config)]
+        if self.private_dir is not None:
+            # The tmpfs is mounted in the new namespace only; sshd then replaces the shell.
+            mount = f"mount -t tmpfs borgui-remote {shlex.quote(self.private_dir)} && exec {shlex.join(argv)}"
+            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount]
         self.process = subprocess.Popen(
-            [sshd, "-D", "-e", "-f", str(config)],
+            argv,
             stdout=subprocess.DEVNULL,
             stderr=open(self.root / "sshd.log", "wb"),
             start_new_session=True,
@@ -69,6 +81,13 @@ class SSHServer:
         wait_for(lambda: port_open(self.port) or self.process.poll() is not None, 20, "sshd to listen")
         if self.process.poll() is not None:
             raise RuntimeError(f"sshd exited: {(self.root / 'sshd.log').read_text()}")
+
+    def remote(self, script: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a shell SCRIPT on the server's side (inside its namespace)."""
+        result = subprocess.run(self.ssh_command(script), input=input, capture_output=True, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"remote script failed ({result.returncode}): {result.stderr.decode(errors='replace')}")
+        return result
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

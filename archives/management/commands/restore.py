@@ -18,14 +18,15 @@ class Command(ArchiveCommand):
         parser.add_argument("--strip-components", type=int, default=0)
         parser.add_argument("--overwrite", action="store_true", help="replace existing files; nothing is deleted")
         parser.add_argument("--dry-run", action="store_true", help="list what would be restored; write nothing")
-        parser.add_argument("--target-connection", help="restore to an SSH connection's machine (not supported yet)")
+        parser.add_argument(
+            "--target-connection", metavar="NAME", help="the target is on this SSH connection's machine (over SSH)"
+        )
 
     def handle(self, *args, repository, archive, paths, target, strip_components, overwrite, dry_run, **options):
         from archives.models import RestoreStatus
         from archives.services import index, restore
 
-        if options.get("target_connection"):
-            raise CommandError("restoring to another machine (--target-connection) is not supported yet", returncode=2)
+        connection = self._connection(options.get("target_connection"))
         repo = self.get_repository(repository)
         found = self.get_archive(repo, archive)
         with one_line_errors():
@@ -34,6 +35,7 @@ class Command(ArchiveCommand):
                 job = restore.request(
                     found, paths, None, target=target, strip_components=strip_components, overwrite=overwrite,
                     dry_run=dry_run, admin_group=True, confirmed_root=overwrite, requested_from="cli",
+                    target_connection=connection,
                 )  # fmt: skip
             except restore.RestoreRefused as e:
                 raise CommandError(f"refused: {e}", returncode=2) from e
@@ -41,6 +43,18 @@ class Command(ArchiveCommand):
         status = restore.execute(job, echo=self._echo)
         self.stdout.write(f"status: {status.value}")
         sys.exit(RestoreStatus(status).exit_code)
+
+    @staticmethod
+    def _connection(name: str | None):
+        """Restore to a source host (docs/remote-sources.md)."""
+        from repositories.models import SSHConnection
+
+        if not name:
+            return None
+        connection = SSHConnection.objects.filter(name=name).first()
+        if connection is None:
+            raise CommandError(f"no SSH connection named {name!r}", returncode=2)
+        return connection
 
     def _echo(self, line: str) -> None:
         self.stdout.write(line)

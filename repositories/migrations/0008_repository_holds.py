@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('repositories', '0006_container_start_retries'),
+        ('repositories', '0007_report_refused_locations'),
     ]
 
     operations = [
