@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "system",
     "archives",
     "notifications",
+    "maintenance",
     "accounts",  # last: its post_migrate hook hands out the permissions of the apps above
 ]
 
@@ -254,6 +255,8 @@ BORGUI_PENDING_EXPIRY_SECONDS = 24 * 3600
 # Archives (docs/archives.md): the index cap, and where the admin may restore to.
 BORGUI_INDEX_CACHE_MB = env_int("BORGUI_INDEX_CACHE_MB", 2048, minimum=1)
 BORGUI_RESTORE_ROOTS = [Path(root) for root in env_list("BORGUI_RESTORE_ROOTS", [str(BASE_DIR / "restore")])]
+# Restore drills (docs/maintenance.md): where their scratch directories are made ("": the system's temp dir).
+BORGUI_DRILL_DIR = env_str("BORGUI_DRILL_DIR", "")
 # Docker API calls (status checks, the built-in stop) never hang a page or a run.
 BORGUI_DOCKER_TIMEOUT = env_int("BORGUI_DOCKER_TIMEOUT", 5, minimum=1)
 BORGUI_CONTAINER_STOP_TIMEOUT = env_int("BORGUI_CONTAINER_STOP_TIMEOUT", 60, minimum=1)

@@ -38,6 +38,8 @@ class Item:
     repositories: list[str] = field(default_factory=list)  # plans: in order
     monitoring: object = None  # plans: the PlanMonitoring (ping_url, alert_after_hours) to write
     plans: list[str] | None = None  # notifications: the channel's plans; None: every plan
+    maintenance: object = None  # repositories, plans: their maintenance settings (docs/maintenance.md)
+    drill_script: str | None = None  # plans: the drill's script, by name
 
     @property
     def path(self) -> str:

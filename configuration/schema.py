@@ -81,6 +81,14 @@ class Text(Node):
         return value
 
 
+class Number(Node):
+    def check(self, value, path, ctx):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            ctx.error(path, f"must be a number, not {_kind(value)}")
+            return INVALID
+        return value
+
+
 class Int(Node):
     def check(self, value, path, ctx):
         if isinstance(value, bool) or not isinstance(value, int):

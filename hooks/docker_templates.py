@@ -223,7 +223,89 @@ echo "dumped $container to $dump ($(wc -c <"$dump") bytes)"
     ),
 )
 
-TEMPLATES = (STOP, START, RESTART, POSTGRES_DUMP)
+POSTGRES_RESTORE_DRILL = Template(
+    name="postgres-restore-drill",
+    description=(
+        "Restore drill for a PostgreSQL dump (attach as a plan's drill; docs/maintenance.md): loads the restored "
+        "pg_dumpall file into a throwaway container (--rm, --network none, image CONTAINER_IMAGE, which must follow "
+        "the official postgres image's interface: POSTGRES_PASSWORD and /docker-entrypoint-initdb.d) and runs "
+        "CHECK_SQL on CHECK_DATABASE; the container is gone afterwards.\n"
+        "Loaded and CHECK_SQL succeeded: exit 0. The dump does not load, or CHECK_SQL fails: the container's exit "
+        "code (not 0). No dump found under the restored paths: exit 2. Docker unreachable: exit 125 (docker run's). "
+        "No docker CLI: exit 127."
+    ),
+    body=r"""#!/usr/bin/env bash
+# borgui template: restore drill for a PostgreSQL dump (restore-drill).
+#   loaded, CHECK_SQL ok → exit 0 | dump does not load or CHECK_SQL fails → the container's exit code
+#   no dump under BORG_UI_RESTORE_PATH → 2 | no docker CLI → 127
+# The image must follow the official postgres image's interface (POSTGRES_PASSWORD,
+# /docker-entrypoint-initdb.d: *.sql run with ON_ERROR_STOP, *.sh sourced, in name order).
+set -euo pipefail
+
+image="${CONTAINER_IMAGE:-postgres:15}"
+check_sql="${CHECK_SQL:-SELECT 1}"
+database="${CHECK_DATABASE:-postgres}"
+restore_path="${BORG_UI_RESTORE_PATH:?not set: run this script as the restore drill of a plan}"
+
+command -v docker >/dev/null 2>&1 || {
+  echo "docker: command not found — install docker.io from Packages, or use an image that includes the Docker CLI" >&2
+  exit 127
+}
+
+if [ -n "${DUMP_FILE:-}" ]; then
+  dump="$restore_path/${DUMP_FILE#/}"
+else
+  dump=$(find "$restore_path" -type f -name '*.sql' | LC_ALL=C sort | head -n 1)
+fi
+if [ -z "$dump" ] || [ ! -f "$dump" ]; then
+  echo "no dump found under $restore_path (set DUMP_FILE, or restore a *.sql file)" >&2
+  exit 2
+fi
+echo "restore drill: loading ${dump#"$restore_path"/} ($(wc -c <"$dump") bytes) into a throwaway $image"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -- "$dump" "$work/10-restore.sql"
+printf '%s\n' "$check_sql" >"$work/check.sql"
+# Sourced by the image's entrypoint once the dump is loaded: run the check, then stop the
+# container (exit leaves the entrypoint before it would start the server for good).
+cat >"$work/90-check.sh" <<'CHECK'
+echo "restore drill: running CHECK_SQL on database $BORGUI_CHECK_DATABASE"
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc \
+  --dbname "$BORGUI_CHECK_DATABASE" -f /borgui-drill/check.sql
+echo "restore drill: passed"
+exit 0
+CHECK
+chmod 0755 "$work"
+chmod 0644 "$work"/*
+
+# The dump's roles (postgres among them) are created by the dump itself: the container's
+# own superuser has another name. Its password never leaves this process's environment.
+POSTGRES_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export POSTGRES_PASSWORD
+status=0
+docker run --rm --network none -e POSTGRES_PASSWORD -e POSTGRES_USER=borgui_drill \
+  -e BORGUI_CHECK_DATABASE="$database" \
+  -v "$work/10-restore.sql:/docker-entrypoint-initdb.d/10-restore.sql:ro" \
+  -v "$work/90-check.sh:/docker-entrypoint-initdb.d/90-check.sh:ro" \
+  -v "$work/check.sql:/borgui-drill/check.sql:ro" \
+  -- "$image" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "restore drill: failed (the container exited with $status)" >&2
+fi
+exit "$status"
+""",
+    parameters=(
+        Parameter("CONTAINER_IMAGE", "postgres:15", "The image to load the dump into (the official postgres one)."),
+        Parameter("CHECK_SQL", "SELECT 1", "SQL that must succeed on the loaded data (e.g. a row count check)."),
+        Parameter("CHECK_DATABASE", "postgres", "The database CHECK_SQL runs in."),
+        Parameter("DUMP_FILE", "", "The dump, relative to the restored paths; empty: the first *.sql file."),
+    ),
+    timeout=900,
+)
+
+TEMPLATES = (STOP, START, RESTART, POSTGRES_DUMP)  # the container templates (docs/docker-hooks.md)
+LIBRARY = (*TEMPLATES, POSTGRES_RESTORE_DRILL)  # everything that ships
 
 
 def _models(apps):
@@ -263,7 +345,7 @@ def sync_templates(apps=None) -> list[tuple[str, str]]:
 
     Script, ScriptParameter, ScriptApproval = _models(apps)
     done = []
-    for template in TEMPLATES:
+    for template in LIBRARY:
         script = Script.objects.filter(name=template.name).first()
         if script is not None and not script.is_template:
             done.append((template.name, "skipped: a script that is not a template has this name"))

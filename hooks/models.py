@@ -227,6 +227,10 @@ class HookAttachment(models.Model):
             raise ValidationError(errors)
 
 
+# A script run against a restored archive (docs/maintenance.md, "Restore drill").
+RESTORE_DRILL = "restore-drill"
+
+
 class ExecutionState(models.TextChoices):
     PENDING = "pending"
     RUNNING = "running"
@@ -245,7 +249,9 @@ class ScriptExecution(models.Model):
     job = models.ForeignKey(
         "repositories.RepositoryJob", null=True, blank=True, on_delete=models.CASCADE, related_name="hook_executions"
     )
-    hook_type = models.CharField(max_length=12, choices=[*HookType.choices, ("test", "test")])
+    hook_type = models.CharField(
+        max_length=13, choices=[*HookType.choices, ("test", "test"), (RESTORE_DRILL, RESTORE_DRILL)]
+    )
     state = models.CharField(max_length=10, choices=ExecutionState.choices, default=ExecutionState.PENDING)
     # For tests: what was asked (the repository, the simulated hook type and status).
     test_repository = models.ForeignKey(

@@ -415,9 +415,10 @@ class BorgStream:
     ``result`` has the exit code and log once the block is left.
     """
 
-    def __init__(self, repository: Repository, args: list[str]):
+    def __init__(self, repository: Repository, args: list[str], extra_env: dict[str, str] | None = None):
         self.repository = repository
         self.args = args
+        self.extra_env = extra_env or {}  # e.g. TZ=UTC, so borg's times have a known zone
         self.result = BorgResult(exit_code=None)
         self.process: subprocess.Popen | None = None
 
@@ -426,6 +427,7 @@ class BorgStream:
             raise BorgError(refused.error_line())
         self._environment = borg_environment(self.repository)
         env, self._workdir = self._environment.__enter__()
+        env.update(self.extra_env)
         parser = BorgProcess([], env)
         parser.result = self.result
         try:

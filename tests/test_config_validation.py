@@ -159,7 +159,8 @@ CASES = [
         _set("repositories.0.colour", "red"),
         [
             "repositories[0].colour: unknown key (allowed: name, path, encryption, init, source_connection, "
-            "pre_backup_script, post_backup_script, hooks, passphrase, passphrase_env, passphrase_file, "
+            "pre_backup_script, post_backup_script, check, compact, compact_after_prune, hooks, passphrase, "
+            "passphrase_env, passphrase_file, "
             "exported_key, exported_key_env, exported_key_file)"
         ],
     ),

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_recreate_templates_restores_a_deleted_and_an_edited_template(admin, client):
-    assert Script.objects.filter(is_template=True).count() == 4, "the data migration ships four templates"
+    # the four Docker templates and postgres-restore-drill (docs/maintenance.md)
+    assert Script.objects.filter(is_template=True).count() == 5, "the data migrations ship five templates"
     Script.objects.get(name="docker-start-container").delete()
     edited = Script.objects.get(name="docker-stop-container")
     edited.body += "# local change\n"
@@ -23,7 +24,7 @@ def test_recreate_templates_restores_a_deleted_and_an_edited_template(admin, cli
     assert 'id="recreate-templates"' in page
     response = client.post(reverse("admin:hooks_script_recreate_templates"), follow=True)
     message = str(list(response.context["messages"])[0])
-    assert message.startswith("2 template(s) unchanged; ")
+    assert message.startswith("3 template(s) unchanged; ")
     assert "docker-start-container" in message and "docker-stop-container" in message
     assert Script.objects.get(name="docker-stop-container").is_approved
     assert "# local change" not in Script.objects.get(name="docker-stop-container").body

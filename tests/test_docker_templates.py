@@ -211,7 +211,7 @@ def _check_library():
 def test_recreate_templates_restores_missing_and_changed_ones(capsys):
     Script.objects.filter(is_template=True).delete()
     call_command("recreate_templates")
-    assert capsys.readouterr().out.splitlines()[-1] == "4 template(s) created or restored"
+    assert capsys.readouterr().out.splitlines()[-1] == "5 template(s) created or restored"
     _check_library()
 
     call_command("recreate_templates")
@@ -245,7 +245,7 @@ def test_the_data_migration_creates_them_with_historical_models():
     executor = MigrationExecutor(connection)
     state = executor.loader.project_state(("hooks", "0002_docker_templates"))
     results = docker_templates.sync_templates(state.apps)
-    assert [action for _, action in results] == ["created"] * 4
+    assert [action for _, action in results] == ["created"] * 5
     _check_library()
 
 

@@ -54,7 +54,7 @@ def prepare(applier, item: Item) -> None:
             attachment.set_values({k: v for k, v in data.get("parameters", {}).items() if v != ""})
             applier.problems += base.full_clean(attachment, path, KEYS, exclude=["script", "repository", "plan"])
             applier.reference(data, "script", "scripts", "script", path)
-            declared = _declared_parameters(applier, data["script"])
+            declared = declared_parameters(applier, data["script"])
             if declared is not None:
                 problem = attachment.undeclared_values_problem(data["script"], declared)
                 if problem:
@@ -63,7 +63,7 @@ def prepare(applier, item: Item) -> None:
         item.hooks[hook_type] = prepared
 
 
-def _declared_parameters(applier, script_name: str) -> set[str] | None:
+def declared_parameters(applier, script_name: str) -> set[str] | None:
     """The parameter names SCRIPT will declare once applied: as the file gives them, else
     as stored (None: no such script, reported by the reference check)."""
     for data in applier.doc.get("scripts", []):
@@ -146,22 +146,26 @@ def _export_entry(exporter, attachment: HookAttachment, owner, kind: str, positi
     if attachment.timeout is not None:
         entry["timeout"] = attachment.timeout
     entry["enabled"] = attachment.enabled
-    declared = {p.name: p for p in script.parameters.all()}
-    values = {}
-    # Values of parameters the script no longer declares are not used by a hook
-    # (and apply_config would refuse them): they are left out.
-    for name, value in sorted(attachment.values().items()):
-        if name not in declared:
-            continue
-        if declared[name].secret:
-            ref = exporter.ref(
-                (kind, owner.name, hook_type, str(position), name),
-                f"{name} of the {hook_type} hook {position} ({script.name}) of {kind} {owner.name}",
-                parts=["ATTACHMENT", kind, owner.name, hook_type, str(position), name],
-            )
-            values[name] = {"env": ref}
-        else:
-            values[name] = value
+    values = export_values(
+        script, attachment.values(),
+        lambda name: exporter.ref(
+            (kind, owner.name, hook_type, str(position), name),
+            f"{name} of the {hook_type} hook {position} ({script.name}) of {kind} {owner.name}",
+            parts=["ATTACHMENT", kind, owner.name, hook_type, str(position), name],
+        ),
+    )  # fmt: skip
     if values:
         entry["parameters"] = values
     return entry
+
+
+def export_values(script: Script, values: dict[str, str], secret_ref) -> dict:
+    """A script's parameter values as written: secret ones as {env: VARIABLE}. Values of
+    parameters the script no longer declares are not used (and apply_config would refuse
+    them): they are left out."""
+    declared = {p.name: p for p in script.parameters.all()}
+    out = {}
+    for name, value in sorted(values.items()):
+        if name in declared:
+            out[name] = {"env": secret_ref(name)} if declared[name].secret else value
+    return out

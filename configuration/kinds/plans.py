@@ -2,7 +2,7 @@
 
 from configuration import base, schema
 from configuration.base import Flow, FlowList
-from configuration.kinds import hooks
+from configuration.kinds import hooks, maintenance
 from configuration.problems import Problem, index_path, key_path
 from notifications.models import PlanMonitoring
 from repositories.models import BackupPlan, OnRepositoryFailure, PlanRepository, SourcesOn
@@ -39,6 +39,7 @@ SHAPE = schema.Mapping(
         "retention": RETENTION,
         **({"stop_containers": schema.ListOf(schema.Text())} if HAS_STOP_CONTAINERS else {}),
         "alert_after_hours": schema.Int(),
+        **maintenance.PLAN_SHAPE,
         "hooks": hooks.SHAPE,
     },
     required=["name"],
@@ -76,6 +77,7 @@ def prepare(applier, index: int, data: dict) -> None:
     if current != repositories:
         item.changes.append("repositories")
     _prepare_monitoring(applier, item)
+    maintenance.prepare_plan(applier, item)
     hooks.prepare(applier, item)
     applier.items[SECTION].append(item)
 
@@ -123,6 +125,7 @@ def write(applier) -> None:
                 for order, name in enumerate(item.repositories)
             )
         _write_monitoring(item)
+        maintenance.write(applier, item, "plan")
         hooks.write(applier, item, "plan")
 
 
@@ -135,7 +138,7 @@ def check(applier) -> None:
 
 
 def queryset():
-    return BackupPlan.objects.select_related("source_connection", "monitoring")
+    return BackupPlan.objects.select_related("source_connection", "monitoring", "maintenance__drill_script")
 
 
 def export(exporter, plan: BackupPlan) -> dict:
@@ -167,5 +170,6 @@ def export(exporter, plan: BackupPlan) -> dict:
         out["ping_url_env"] = exporter.ref(("plan", plan.name, "ping_url"), f"ping URL of plan {plan.name}")
     if monitoring is not None and monitoring.alert_after_hours is not None:
         out["alert_after_hours"] = monitoring.alert_after_hours
+    out.update(maintenance.export_plan(exporter, plan))
     out["hooks"] = hooks.export(exporter, plan, "plan")
     return out

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from configuration import base, schema
-from configuration.kinds import hooks
+from configuration.kinds import hooks, maintenance
 from configuration.problems import Problem, key_path
 from repositories import borg
 from repositories.models import Encryption, PlanRepository, Repository
@@ -28,6 +28,7 @@ SHAPE = schema.Mapping(
         "source_connection": schema.Text(),
         "pre_backup_script": schema.Text(),
         "post_backup_script": schema.Text(),
+        **maintenance.REPOSITORY_SHAPE,
         "hooks": hooks.SHAPE,
     },
     required=["name"],
@@ -61,6 +62,7 @@ def prepare(applier, index: int, data: dict) -> None:
         if before[hash_name] != after[hash_name] and name not in item.changes:
             item.changes.append(f"{name} approved")
     item.init = bool(data.get("init")) and _storage_missing(obj, item.new, before["location"])
+    maintenance.prepare_repository(applier, item)
     hooks.prepare(applier, item)
     applier.items[SECTION].append(item)
 
@@ -92,6 +94,7 @@ def write(applier) -> None:
         name = item.source_connection
         item.obj.source_connection = connections[name] if name else None
         if applier.save(item, {**KEYS, "passphrase": "passphrase"}):
+            maintenance.write(applier, item, "repository")
             hooks.write(applier, item, "repository")
 
 
@@ -116,7 +119,7 @@ def initialise(applier) -> None:
 
 
 def queryset():
-    return Repository.objects.select_related("source_connection")
+    return Repository.objects.select_related("source_connection", "maintenance")
 
 
 def export(exporter, repository: Repository) -> dict:
@@ -137,5 +140,6 @@ def export(exporter, repository: Repository) -> dict:
         out["pre_backup_script"] = repository.pre_backup_script
     if repository.post_backup_script:
         out["post_backup_script"] = repository.post_backup_script
+    out.update(maintenance.export_repository(repository))
     out["hooks"] = hooks.export(exporter, repository, "repository")
     return out

@@ -38,13 +38,16 @@ class PlanInfo:
 class HookContext:
     """Everything that decides the BORG_UI_* set of one hook run."""
 
-    hook_type: str  # pre-backup | post-backup
+    hook_type: str  # pre-backup | post-backup | restore-drill
     backup_status: str | None = None  # post-backup only: the job or run status (skipped is told as warning)
     repository: RepositoryInfo | None = None
     job_id: int | None = None
     source: SourceHost | None = None
     plan: PlanInfo | None = None
     legacy_inline: bool = False  # inline repository hooks name the source host BORG_UI_SOURCE_*
+    # restore-drill only (docs/maintenance.md): the scratch directory and the archive restored there
+    restore_path: str | None = None
+    archive_name: str | None = None
 
 
 def inherited_environment(process_env: Mapping[str, str]) -> dict[str, str]:
@@ -65,6 +68,10 @@ def injected_variables(context: HookContext) -> dict[str, str]:
         variables["BORG_UI_PLAN_ID"] = str(context.plan.id)
         variables["BORG_UI_PLAN_NAME"] = context.plan.name
         variables["BORG_UI_PLAN_RUN_ID"] = str(context.plan.run_id)
+    if context.restore_path is not None:
+        variables["BORG_UI_RESTORE_PATH"] = context.restore_path
+    if context.archive_name is not None:
+        variables["BORG_UI_ARCHIVE_NAME"] = context.archive_name
     if context.source is not None:
         prefix = "BORG_UI_SOURCE_" if context.legacy_inline else "BORG_UI_REMOTE_"
         variables[prefix + "HOST"] = context.source.host

@@ -296,6 +296,7 @@ class _PlanRunner:
             self.log(f"{repository.name}: {result.error_line()}")
             return at_least_warning(status)
         self.ctx.pruned_repository_ids.add(repository.pk)  # its archive list is refreshed
+        self.ctx.pruned_archive_counts[repository.pk] = len(pruned)  # compact after prune
         return status
 
     # --- bookkeeping -----------------------------------------------------------------

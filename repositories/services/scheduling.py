@@ -22,25 +22,30 @@ def schedule_name(plan: BackupPlan) -> str:
     return f"plan:{plan.pk}"
 
 
+def next_run_in_zone(cron: str, zone_name: str, after: datetime) -> datetime | None:
+    """The next slot of CRON in the IANA zone ZONE_NAME ("" is UTC); None when it never runs."""
+    zone = ZoneInfo(zone_name) if zone_name else UTC
+    return cron_next_run(cron, after.astimezone(zone))
+
+
 def next_slot(plan: BackupPlan, after: datetime) -> datetime | None:
     """None for a schedule with no next run (a row saved before such schedules were refused)."""
-    zone = ZoneInfo(plan.timezone) if plan.timezone else UTC
-    return cron_next_run(plan.schedule, after.astimezone(zone))
+    return next_run_in_zone(plan.schedule, plan.timezone, after)
 
 
-def sync_schedule(plan: BackupPlan, after: datetime | None = None) -> Schedule | None:
-    """Create, re-arm or remove the plan's schedule to match the plan."""
-    name = schedule_name(plan)
-    next_run = next_slot(plan, after or timezone.now()) if plan.enabled and plan.schedule else None
+def arm_once(name: str, task: str, args: tuple, cron: str, zone_name: str, after: datetime | None = None):
+    """Create or re-arm the one-shot schedule NAME for the next slot of CRON in its zone;
+    remove it when CRON is empty or never runs. The task gets the slot as ``slot``."""
+    next_run = next_run_in_zone(cron, zone_name, after or timezone.now()) if cron else None
     if next_run is None:
         Schedule.objects.filter(name=name).delete()
         return None
     schedule, _created = Schedule.objects.update_or_create(
         name=name,
         defaults={
-            "func": TASK,
-            "args": repr((plan.pk,)),
-            # Backups may run for hours: no task timeout (the run has its own heartbeat).
+            "func": task,
+            "args": repr(args),
+            # Backups and checks may run for hours: no task timeout (they keep their own heartbeat).
             "kwargs": repr({"q_options": {"timeout": -1}}),
             "schedule_type": Schedule.ONCE,
             "repeats": 1,
@@ -51,6 +56,17 @@ def sync_schedule(plan: BackupPlan, after: datetime | None = None) -> Schedule |
     return schedule
 
 
+def is_armed(name: str) -> bool:
+    schedule = Schedule.objects.filter(name=name).first()
+    return schedule is not None and schedule.repeats != 0
+
+
+def sync_schedule(plan: BackupPlan, after: datetime | None = None) -> Schedule | None:
+    """Create, re-arm or remove the plan's schedule to match the plan."""
+    cron = plan.schedule if plan.enabled else ""
+    return arm_once(schedule_name(plan), TASK, (plan.pk,), cron, plan.timezone, after)
+
+
 def remove_schedule(plan: BackupPlan) -> None:
     Schedule.objects.filter(name=schedule_name(plan)).delete()
 
@@ -59,8 +75,7 @@ def rearm_missing() -> int:
     """Arm every enabled, scheduled plan whose one-shot schedule is gone or spent."""
     count = 0
     for plan in BackupPlan.objects.filter(enabled=True).exclude(schedule=""):
-        schedule = Schedule.objects.filter(name=schedule_name(plan)).first()
-        if schedule is None or schedule.repeats == 0:
+        if not is_armed(schedule_name(plan)):
             sync_schedule(plan)
             count += 1
     return count

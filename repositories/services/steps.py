@@ -40,6 +40,8 @@ class StepContext:
     created_archives: dict[int, dict] = field(default_factory=dict)
     created_cache_stats: dict[int, dict] = field(default_factory=dict)
     pruned_repository_ids: set[int] = field(default_factory=set)
+    # How many archives each repository's prune removed (docs/maintenance.md: compact after prune).
+    pruned_archive_counts: dict[int, int] = field(default_factory=dict)
 
     @property
     def cancelled(self) -> bool:
