@@ -101,7 +101,7 @@ class MaintenanceJobAdmin(admin.ModelAdmin):
         back = f"admin:repositories_{owner_model._meta.model_name}_change"
         if request.method != "POST":
             return redirect(back, pk)
-        if not request.user.has_perm(RUN_PERMISSION):
+        if not request.user.has_perm(kind.permission):
             raise PermissionDenied
         try:
             job = jobs.create_job(kind, trigger=MaintenanceTrigger.ADMIN, requested_by=request.user.get_username(),
@@ -168,6 +168,7 @@ class MaintainedRepositoryAdmin(RepositoryAdminBase):
         extra_context = {
             **(extra_context or {}),
             "can_run_maintenance": request.user.has_perm(RUN_PERMISSION),
+            "can_compact": request.user.has_perm(MaintenanceKind.COMPACT.permission),
             "maintenance_history": history(repository_id=object_id) if str(object_id).isdigit() else [],
         }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -33,6 +33,14 @@ class MaintenanceKind(models.TextChoices):
         return self in (MaintenanceKind.VERIFY, MaintenanceKind.DRILL)
 
     @property
+    def permission(self) -> str:
+        """Who may start it (docs/users.md): operators check and verify; compacting, which
+        gives back for good the space of deleted archives, is the admin's."""
+        if self == MaintenanceKind.COMPACT:
+            return "maintenance.compact_repository"
+        return "maintenance.run_maintenance"
+
+    @property
     def event_kind(self) -> str:
         """The notification event a failure sends (docs/notifications.md)."""
         return "verify" if self.per_plan else "check"
@@ -268,7 +276,10 @@ class MaintenanceJob(models.Model):
                 condition=models.Q(trigger="schedule"),
             )
         ]
-        permissions = [("run_maintenance", "Can start and cancel checks, compacts, verifies and drills")]
+        permissions = [
+            ("run_maintenance", "Can start and cancel checks, verifies and drills"),
+            ("compact_repository", "Can start a compact"),
+        ]
 
     def __str__(self):
         return f"{self.kind} of {self.subject} #{self.pk}"

@@ -93,6 +93,20 @@ def test_staff_without_the_permission_cannot_start_or_cancel(client, staff, repo
     assert not MaintenanceJob.objects.exists()
 
 
+def test_an_operator_checks_but_only_the_admin_compacts(client, django_user_model, repository):
+    from django.contrib.auth.models import Group
+
+    operator = django_user_model.objects.create_user("op", is_staff=True)
+    operator.groups.add(Group.objects.get(name="operator"))
+    client.force_login(operator)
+    page = client.get(reverse("admin:repositories_repository_change", args=[repository.pk])).content.decode()
+    assert 'id="check-now"' in page and 'id="compact-now"' not in page
+    assert _start(client, "compact", repository.pk).status_code == 403
+    assert not MaintenanceJob.objects.exists()
+    assert _start(client, "check", repository.pk).status_code == 302
+    assert list(MaintenanceJob.objects.values_list("kind", flat=True)) == ["check"]
+
+
 def test_unknown_kind_or_owner_is_404(client, admin, repository):
     client.force_login(admin)
     assert _start(client, "defrag", repository.pk).status_code == 404

@@ -26,6 +26,7 @@ from accounts.roles import COVERED_APPS, SYSTEM_PERMISSION, UNASSIGNED, Role, ma
 from accounts.roles import role_permissions as matrix_permissions
 from archives.models import Archive, RestoreJob
 from hooks.models import HookAttachment, ScriptExecution
+from maintenance.models import MaintenanceJob
 from notifications.models import Channel
 from packages_admin.models import PackageInstall
 from repositories.models import PlanRun, RepositoryJob, SSHConnection
@@ -122,6 +123,9 @@ def world(tmp_path):
             repository=repository, archive_name=archive.name, target=str(tmp_path / "restore"), requested_by=owner
         ),
         "notifications.channel": Channel.objects.create(name="ops", url="json://127.0.0.1:9/borgui-secret-token"),
+        "maintenance.maintenancejob": MaintenanceJob.objects.create(
+            kind="check", repository=repository, trigger="admin", target=repository.name, status="running"
+        ),
         "auth.user": None,  # filled in per role: the user itself
         "auth.group": Group.objects.get(name="viewer"),
         "django_q.schedule": Schedule.objects.first(),
@@ -174,6 +178,8 @@ NOBODY = {
     # Archives come from borg; they are deleted only by the action, which deletes in borg first.
     ("archives.archive", "add"), ("archives.archive", "change POST"), ("archives.archive", "delete"),
     ("archives.restorejob", "add"), ("archives.restorejob", "change POST"),
+    # Maintenance jobs are records of borg's work: started from the repository or plan page.
+    ("maintenance.maintenancejob", "add"), ("maintenance.maintenancejob", "change POST"),
 }  # fmt: skip
 # Other URLs: (method → (permission needed, answer when held)); None needs only a staff login.
 CUSTOM = {
@@ -209,6 +215,9 @@ CUSTOM = {
     "admin:archives_archive_refresh": {"GET": (None, 302), "POST": ("archives.view_archive", 302)},
     "admin:archives_archive_diff": {"GET": ("archives.view_archive", 200)},  # follows a task on the worker
     "admin:archives_restorejob_cancel": {"GET": (None, 302), "POST": ("archives.restore_archive", 302)},
+    # Check now (compact now needs maintenance.compact_repository: tests/test_maintenance_admin.py).
+    "admin:maintenance_maintenancejob_start": {"GET": (None, 302), "POST": ("maintenance.run_maintenance", 302)},
+    "admin:maintenance_maintenancejob_cancel": {"GET": (None, 302), "POST": ("maintenance.run_maintenance", 302)},
     # Token-protected, not role-protected: without BORGUI_METRICS_TOKEN it is not there.
     "metrics": {"GET": (None, 404)},
     "admin:view_on_site": {"GET": (None, 302)},
@@ -241,6 +250,8 @@ def _custom_url(name: str, world) -> str:
         "admin:archives_archive_index": [world["archives.archive"].pk],
         "admin:archives_archive_refresh": [repository.pk],
         "admin:archives_restorejob_cancel": [world["archives.restorejob"].pk],
+        "admin:maintenance_maintenancejob_start": ["check", repository.pk],
+        "admin:maintenance_maintenancejob_cancel": [world["maintenance.maintenancejob"].pk],
     }
     url = reverse(name, args=by_object.get(name, []))
     if name == "admin:archives_archive_diff":
@@ -330,7 +341,7 @@ ACTION_PERMISSIONS = {
     "repositories.repository": {
         "initialise": "repositories.change_repository",
         "import_existing": "repositories.change_repository",
-        "check_repository": "repositories.check_repository",
+        "check_repository": "maintenance.run_maintenance",
         "list_archives": "repositories.view_repository",
         "break_lock": "repositories.break_lock",
         "delete_selected": "repositories.delete_repository",
@@ -349,6 +360,7 @@ ACTION_PERMISSIONS = {
     "hooks.scriptexecution": {"delete_selected": "hooks.delete_scriptexecution"},
     "archives.archive": {"delete_archives": "archives.delete_archive", "diff_archives": "archives.view_archive"},
     "archives.restorejob": {"delete_selected": "archives.delete_restorejob"},
+    "maintenance.maintenancejob": {"delete_selected": "maintenance.delete_maintenancejob"},
     "notifications.channel": {
         "send_test": "notifications.change_channel",
         "delete_selected": "notifications.delete_channel",
