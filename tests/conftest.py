@@ -5,6 +5,7 @@ read DATABASE_URL at import. The other services start on first use, once per ses
 each is stopped at the end by the fixture that started it.
 """
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -69,6 +70,20 @@ def pytest_unconfigure(config):
 
 
 # --- real services ----------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _one_apt_test_at_a_time(request):
+    """dpkg has one lock per machine and the apt tests install and remove `hello` for real:
+    tests marked ``xdist_group("apt")`` hold a file lock, so neither another worker of this
+    run nor another suite on the same machine changes `hello` under them."""
+    marker = request.node.get_closest_marker("xdist_group")
+    if marker is None or "apt" not in marker.args:
+        yield
+        return
+    with open("/tmp/borgui-tests-apt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(scope="session")
