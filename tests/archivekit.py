@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from archives.services import catalog, index
 from repositories import borg
 
 NON_UTF8 = b"caf\xe9.txt"  # Latin-1 bytes: not valid UTF-8
@@ -36,6 +37,15 @@ def create_archive(repository, source: Path, name: str) -> borg.BorgResult:
     result = borg.run(repository, ["create", "--json", "--", f"{repository.location}::{name}", "."], cwd=str(source))
     assert result.ok, result.log_lines
     return result
+
+
+def indexed_archive(repository, source: Path, name: str):
+    """An archive of SOURCE made with real borg, read into borgui's list, with its index built."""
+    create_archive(repository, source, name)
+    catalog.refresh(repository)
+    found = catalog.resolve(repository, name, fresh=False)
+    index.ensure(found)
+    return found
 
 
 def source_paths(root: Path) -> dict[str, str]:

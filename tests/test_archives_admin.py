@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from archives.models import Archive, ArchiveIndex, RestoreJob
 from archives.services import catalog, index, restore
 from tests.adminkit import count_changelist_queries
-from tests.archivekit import create_archive, make_awkward_tree
+from tests.archivekit import create_archive, indexed_archive, make_awkward_tree
 from tests.factories import make_repository
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,10 +66,7 @@ def test_a_huge_directory_is_paginated_with_constant_queries(client, admin, tmp_
     (source / "many").mkdir(parents=True)
     for n in range(1200):
         (source / "many" / f"f{n:05d}").write_bytes(b"")
-    create_archive(repository, source, "a")
-    catalog.refresh(repository)
-    found = catalog.resolve(repository, "a", fresh=False)
-    index.ensure(found)
+    found = indexed_archive(repository, source, "a")
     client.force_login(admin)
     with CaptureQueriesContext(connection) as first:
         page1 = client.get(_browse_url(found, path="many"))

@@ -9,9 +9,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from archives.services import catalog, index
 from repositories.models import PlanRun, RepositoryLease
-from tests.archivekit import create_archive, make_awkward_tree
+from tests.archivekit import indexed_archive, make_awkward_tree
 from tests.factories import make_plan, make_repository
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,10 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def archive(tmp_path):
     repository = make_repository(tmp_path / "repo")
     source = make_awkward_tree(tmp_path / "src")
-    create_archive(repository, source, "a1")
-    catalog.refresh(repository)
-    found = catalog.resolve(repository, "a1", fresh=False)
-    index.ensure(found)
+    found = indexed_archive(repository, source, "a1")
     return found, source
 
 
@@ -139,10 +135,7 @@ def test_a_corrupted_chunk_mid_stream_fails_the_download(manage, client, admin, 
     source = tmp_path / "src"
     source.mkdir()
     (source / "big.bin").write_bytes(os.urandom(6_000_000))
-    create_archive(repository, source, "a1")
-    catalog.refresh(repository)
-    found = catalog.resolve(repository, "a1", fresh=False)
-    index.ensure(found)
+    found = indexed_archive(repository, source, "a1")
     _corrupt_last_segment_bytes(tmp_path / "repo")
     out = tmp_path / "out.bin"
     result = manage("download_archive", "--output", str(out), "main", "a1", "big.bin")

@@ -12,9 +12,8 @@ import urllib.request
 
 import pytest
 
-from archives.services import catalog, index
 from repositories.models import RepositoryHold
-from tests.archivekit import create_archive
+from tests.archivekit import indexed_archive
 from tests.conftest import ROOT
 from tests.factories import make_repository
 from tests.harness.net import free_port, wait_for
@@ -28,10 +27,7 @@ def test_a_slow_download_outlives_the_worker_timeout(subprocess_env, client, adm
     source.mkdir()
     data = os.urandom(12_000_000)
     (source / "big.bin").write_bytes(data)
-    create_archive(repository, source, "a1")
-    catalog.refresh(repository)
-    found = catalog.resolve(repository, "a1", fresh=False)
-    index.ensure(found)
+    found = indexed_archive(repository, source, "a1")
     client.force_login(admin)
     session = client.cookies["sessionid"].value
 

@@ -9,10 +9,10 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from archives.models import RestoreJob
-from archives.services import catalog, index, restore
+from archives.services import index, restore
 from repositories.models import LeaseMode
 from repositories.services import leases
-from tests.archivekit import create_archive, make_awkward_tree
+from tests.archivekit import indexed_archive, make_awkward_tree
 from tests.factories import make_repository
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,10 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def archive(tmp_path):
     repository = make_repository(tmp_path / "repo")
     source = make_awkward_tree(tmp_path / "src")
-    create_archive(repository, source, "a1")
-    catalog.refresh(repository)
-    found = catalog.resolve(repository, "a1", fresh=False)
-    index.ensure(found)
+    found = indexed_archive(repository, source, "a1")
     return found, source
 
 

@@ -8,10 +8,10 @@ import pytest
 from django.utils import timezone
 
 from archives.models import RestoreJob
-from archives.services import catalog, index, restore
+from archives.services import restore
 from notifications.models import Event
 from notifications.services import delivery
-from tests.archivekit import create_archive, make_awkward_tree
+from tests.archivekit import indexed_archive, make_awkward_tree
 from tests.factories import make_plan, make_repository, make_source_tree
 from tests.notifykit import json_channel
 
@@ -23,11 +23,7 @@ FAST_RETRIES = {"BORGUI_NOTIFY_RETRY_SECONDS": "0"}
 def archive(tmp_path):
     repository = make_repository(tmp_path / "repo", encryption="repokey-blake2")
     make_plan("nightly", [repository], [make_source_tree(tmp_path / "plan-src")])
-    create_archive(repository, make_awkward_tree(tmp_path / "src"), "a1")
-    catalog.refresh(repository)
-    found = catalog.resolve(repository, "a1", fresh=False)
-    index.ensure(found)
-    return found
+    return indexed_archive(repository, make_awkward_tree(tmp_path / "src"), "a1")
 
 
 def test_a_worker_delivers_a_finished_restore_with_its_summary(archive, receiver, qcluster, manage, tmp_path):
