@@ -8,7 +8,6 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -20,14 +19,11 @@ from archives.forms import RestoreForm
 from archives.models import Archive, ArchiveIndex, ArchiveListState, IndexState, RestoreJob, RestoreStatus
 from archives.services import catalog, deletion, differ, download, paths, restore
 from archives.services import index as archive_index
+from common.humanize import human_size
 from repositories.models import Repository
 from repositories.services import leases
 
 PAGE_SIZE = 500
-
-
-def human_size(value):
-    return "—" if value is None else filesizeformat(value)
 
 
 @admin.register(Archive)

@@ -10,6 +10,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path
 
+from common.humanize import human_size
 from hooks.admin import AttachmentFormSet
 from maintenance.models import (
     MaintenanceJob,
@@ -26,12 +27,6 @@ from repositories.status import Status
 
 HISTORY = 10
 RUN_PERMISSION = "maintenance.run_maintenance"
-
-
-def human_size(value) -> str:
-    from notifications.services.messages import human_size as size
-
-    return "—" if value is None else size(value)
 
 
 @admin.register(MaintenanceJob)

@@ -147,14 +147,14 @@ def test_a_borg_failure_carries_borgs_error_lines_and_the_link_to_the_run(tmp_pa
 
 @pytest.mark.parametrize(("size", "shown"), [(0, "0 B"), (999, "999 B"), (1500, "1.5 kB"), (2_500_000_000, "2.5 GB")])
 def test_sizes_are_shown_as_borg_shows_them(size, shown):
-    from notifications.services.messages import human_size
+    from common.humanize import human_size
 
     assert human_size(size) == shown
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [(0, "0 s"), (65, "1 min 5 s"), (90061, "1 d 1 h")])
 def test_durations_are_short(seconds, shown):
-    from notifications.services.messages import human_duration
+    from common.humanize import human_duration
 
     assert human_duration(seconds) == shown
 

@@ -1,19 +1,11 @@
 from django import template
-from django.template.defaultfilters import filesizeformat
 
 from archives.services import paths
+from common.humanize import human_size, signed_size
 
 register = template.Library()
-
-
-@register.filter
-def human_size(value):
-    return "" if value is None else filesizeformat(value)
-
-
-@register.filter
-def signed_size(value):
-    return ("-" if value < 0 else "+") + filesizeformat(abs(value))
+register.filter("human_size", human_size)
+register.filter("signed_size", signed_size)
 
 
 @register.filter

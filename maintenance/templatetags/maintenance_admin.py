@@ -1,5 +1,7 @@
 from django import template
 
+from common.humanize import human_size
+
 register = template.Library()
 
 
@@ -10,8 +12,4 @@ def badge(status):
     return status_badge(status)
 
 
-@register.filter
-def size(value):
-    from maintenance.admin import human_size
-
-    return human_size(value)
+register.filter("size", human_size)

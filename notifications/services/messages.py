@@ -3,12 +3,11 @@ duration, each repository's status and stats, the reason, the output tail of the
 that decided the status (masked with the run's secrets), and a link to the page."""
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
 
+from common.humanize import human_duration, human_size, when
 from common.text import mask
 from hooks.models import HookAttachment
 from notifications.models import EventKind, PlanMonitoring
@@ -27,30 +26,6 @@ class Message:
 
 
 # --- formatting -----------------------------------------------------------------------
-
-
-def human_size(value) -> str:
-    """Decimal units, as borg prints them."""
-    size = float(value or 0)
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if abs(size) < 1000 or unit == "PB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size} B"
-
-
-def human_duration(delta: timedelta | float | None) -> str:
-    seconds = int(delta.total_seconds() if isinstance(delta, timedelta) else (delta or 0))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (seconds, "s")]
-    shown = [f"{amount} {unit}" for amount, unit in parts if amount][:2]
-    return " ".join(shown) or "0 s"
-
-
-def when(moment) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z") if moment else ""
 
 
 def link(path: str) -> str:

@@ -2,10 +2,11 @@
 its final status (archives.signals.restore_finished), for the channels of the plans that
 use the job's repository."""
 
+from common.humanize import human_size
 from common.text import mask
 from notifications.models import Event, EventKind
 from notifications.services import events
-from notifications.services.messages import TAIL_LINES, human_size
+from notifications.services.messages import TAIL_LINES
 
 
 def restore_summary(job) -> str:

@@ -8,8 +8,9 @@ from datetime import timedelta
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from common import humanize
 from notifications.models import EventKind, PlanMonitoring
-from notifications.services import events, messages
+from notifications.services import events
 from repositories.status import Status
 
 OK_STATUSES = (Status.SUCCESS, Status.WARNING)
@@ -41,8 +42,8 @@ def check_stale_plans(now=None) -> list[PlanMonitoring]:
             details = {
                 "age_seconds": int(age.total_seconds()),
                 "alert_after_hours": monitoring.alert_after_hours,
-                "last_success": messages.when(monitoring.last_ok),
-                "created": messages.when(plan.created),
+                "last_success": humanize.when(monitoring.last_ok),
+                "created": humanize.when(plan.created),
             }
             events.record(EventKind.STALE, plan=plan, details=details)
             opened.append(monitoring)

@@ -4,6 +4,8 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
+from common.humanize import human_size
+
 
 class Command(BaseCommand):
     help = "Run a backup plan now, in the foreground. The last line is `status: VALUE`."
@@ -66,16 +68,8 @@ def _job_summary(job) -> str:
     if job.archive_name:
         parts.append(f"archive {job.archive_name}")
     if job.nfiles is not None:
-        parts.append(f"{job.nfiles} files, {_size(job.original_size)} original, {_size(job.deduplicated_size)} new")
+        original, new = human_size(job.original_size), human_size(job.deduplicated_size)
+        parts.append(f"{job.nfiles} files, {original} original, {new} new")
     if job.reason:
         parts.append(job.reason)
     return " — ".join(parts)
-
-
-def _size(value) -> str:
-    value = float(value or 0)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
-        value /= 1000
-    return f"{value} B"
