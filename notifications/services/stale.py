@@ -42,7 +42,7 @@ def check_stale_plans(now=None) -> list[PlanMonitoring]:
             details = {
                 "age_seconds": int(age.total_seconds()),
                 "alert_after_hours": monitoring.alert_after_hours,
-                "last_success": humanize.when(monitoring.last_ok),
+                "last_success": humanize.when(monitoring.last_ok) if monitoring.last_ok else "",
                 "created": humanize.when(plan.created),
             }
             events.record(EventKind.STALE, plan=plan, details=details)
