@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "archives",
     "notifications",
     "maintenance",
+    "dashboard",  # its admin module runs after the others': it replaces the admin's index
     "accounts",  # last: its post_migrate hook hands out the permissions of the apps above
 ]
 

@@ -192,5 +192,3 @@ admin.site.unregister(BackupPlan)
 admin.site.register(BackupPlan, MonitoredBackupPlanAdmin)
 admin.site.unregister(PlanRun)
 admin.site.register(PlanRun, NotifiedPlanRunAdmin)
-# The front page names stale plans above the usual list of apps.
-admin.site.index_template = "admin/notifications/index.html"

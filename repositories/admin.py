@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
 from common.forms import LinesField, SecretFieldsMixin
-from repositories import borg
+from repositories import borg, progress
 from repositories.models import (
     BackupPlan,
     ContainerStop,
@@ -474,6 +474,8 @@ class SourceMountInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 @admin.register(PlanRun)
 class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
+    # The list is ordered by the planrun_newest index; a filtered list is not counted twice.
+    show_full_result_count = False
     list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
@@ -507,6 +509,11 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         return [
             path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="repositories_planrun_cancel"),
+            path(
+                "<int:pk>/progress.json",
+                self.admin_site.admin_view(self.progress_view),
+                name="repositories_planrun_progress",
+            ),
             *super().get_urls(),
         ]
 
@@ -522,11 +529,22 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"Run {pk} is not running.", messages.WARNING)
         return redirect("admin:repositories_planrun_change", pk)
 
+    def progress_view(self, request, pk):
+        """The run's jobs with their estimates (docs/dashboard.md#progress), polled by live.js."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        found = progress.runs_progress(PlanRun.objects.filter(pk=pk))
+        if not found:
+            raise Http404(f"No run with id {pk}.")
+        return JsonResponse(progress.payload(found))
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, unquote(object_id))  # None for an id that names no run
         extra_context = {
             **(extra_context or {}),
             "run_active": bool(run and Status(run.status).is_active),
             "can_cancel": self.has_cancel_permission(request),
+            "progress_runs": progress.runs_progress(PlanRun.objects.filter(pk=run.pk)) if run else [],
+            "progress_url": reverse("admin:repositories_planrun_progress", args=[run.pk]) if run else "",
         }
         return super().change_view(request, object_id, form_url, extra_context)

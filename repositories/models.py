@@ -298,6 +298,9 @@ class Trigger(models.TextChoices):
     CLI = "cli"
 
 
+PROGRESS_PATH_LENGTH = 500
+
+
 class PlanRun(models.Model):
     plan = models.ForeignKey(BackupPlan, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
@@ -318,6 +321,14 @@ class PlanRun(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        # One per ordering and lookup the pages use (docs/dashboard.md): the runs list and its
+        # filters, each plan's last run, the failures of the last days.
+        indexes = [
+            models.Index(fields=["-created", "-id"], name="planrun_newest"),
+            models.Index(fields=["plan", "-created", "-id"], name="planrun_plan_newest"),
+            models.Index(fields=["status", "-created", "-id"], name="planrun_status_newest"),
+            models.Index(fields=["status", "finished"], name="planrun_status_finished"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["plan", "scheduled_for"],
@@ -357,6 +368,10 @@ class RepositoryJob(models.Model):
     progress_files = models.BigIntegerField(default=0)
     progress_bytes = models.BigIntegerField(default=0)
     progress_updated = models.DateTimeField(null=True, blank=True)
+    # When borg create started (after the pre hooks), and the file it was reading at the
+    # last progress save: the rate and the "current file" of docs/dashboard.md#progress.
+    progress_started = models.DateTimeField(null=True, blank=True)
+    progress_path = models.CharField(max_length=PROGRESS_PATH_LENGTH, blank=True)
     log = models.TextField(blank=True)
     pre_started = models.BooleanField(default=False)
     post_done = models.BooleanField(default=False)
@@ -364,6 +379,8 @@ class RepositoryJob(models.Model):
     class Meta:
         ordering = ["run", "order", "id"]
         verbose_name = "repository job"
+        # A repository's last backup, and the previous archive of a plan in a repository.
+        indexes = [models.Index(fields=["repository", "-finished"], name="repositoryjob_last")]
 
     def __str__(self):
         return f"{self.run} / {self.repository}"
@@ -395,6 +412,10 @@ class ContainerStop(models.Model):
     class Meta:
         ordering = ["run", "id"]
         verbose_name = "stopped container"
+        # The dashboard's "stopped now": the few rows not started again.
+        indexes = [
+            models.Index(fields=["run"], condition=models.Q(started_at__isnull=True), name="containerstop_not_started")
+        ]
 
     def __str__(self):
         return f"{self.name} (run {self.run_id})"

@@ -66,11 +66,11 @@ def claim(run: PlanRun) -> bool:
     return bool(claimed)
 
 
-def execute(run: PlanRun, echo=None) -> Status:
+def execute(run: PlanRun, echo=None, echo_progress=None) -> Status:
     """Run a claimed run to the end; return its final status."""
     log = RunLog(echo=echo)
     with RunMonitor(run, log) as monitor:
-        monitor.echo_progress = echo
+        monitor.echo_progress = echo_progress or echo
         ctx = steps.StepContext(run=run, log=log, monitor=monitor)
         runner = _PlanRunner(run, ctx, monitor)
         try:
@@ -242,13 +242,16 @@ class _PlanRunner:
 
         def on_event(event: dict) -> None:
             if event.get("type") == "archive_progress" and "nfiles" in event:
-                self.monitor.progress.update(job.pk, event["nfiles"], event.get("original_size", 0))
+                self.monitor.progress.update(job.pk, event["nfiles"], event.get("original_size", 0), event.get("path"))
 
         def on_start(process: borg.BorgProcess) -> None:
             self.monitor.on_cancel[:] = [process.interrupt]
             if self.monitor.cancelled.is_set():
                 process.interrupt()
 
+        # The rate and time left count from here, not from the pre hooks (docs/dashboard.md#progress).
+        job.progress_started = timezone.now()
+        RepositoryJob.objects.filter(pk=job.pk).update(progress_started=job.progress_started)
         try:
             return borg.run(job.repository, args, on_event=on_event, on_start=on_start, cwd=sources.cwd)
         finally:
