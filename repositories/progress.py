@@ -120,6 +120,7 @@ def with_baselines(jobs: QuerySet) -> QuerySet:
     previous = RepositoryJob.objects.filter(
         run__plan=OuterRef("run__plan"),
         repository=OuterRef("repository"),
+        pk__lt=OuterRef("pk"),
         status__in=BASELINE_STATUSES,
         finished__isnull=False,
         original_size__isnull=False,
