@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import Http404, JsonResponse
@@ -472,6 +473,13 @@ class SourceMountInline(ReadOnlyInlineMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("job__repository", "job__run__plan")
 
 
+class RunChangeList(ChangeList):
+    """The runs list reads no log (up to 256 K each), and pages through the planrun_newest index."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer("log")
+
+
 @admin.register(PlanRun)
 class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     # The list is ordered by the planrun_newest index; a filtered list is not counted twice.
@@ -493,6 +501,9 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def get_changelist(self, request, **kwargs):
+        return RunChangeList
 
     @admin.display(description="status")
     def status_badge(self, run):

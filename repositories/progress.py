@@ -162,15 +162,17 @@ def payload(runs: list[dict]) -> dict:
 def job_estimate(job: RepositoryJob, now: datetime | None = None) -> Estimate:
     """The estimate of a job read through ``with_baselines`` (or of any job, without a total)."""
     baseline = Baseline(getattr(job, "baseline_nfiles", None), getattr(job, "baseline_size", None))
+    finished = not Status(job.status).is_active
     return estimate(
         job.progress_files,
         job.progress_bytes,
         job.progress_started,
         job.progress_updated,
         baseline,
-        now or timezone.now(),
-        current_file=job.progress_path,
-        finished=not Status(job.status).is_active,
+        # A finished job's elapsed time is the time it took, not its age.
+        (job.finished if finished and job.finished else now) or timezone.now(),
+        current_file="" if finished else job.progress_path,
+        finished=finished,
     )
 
 

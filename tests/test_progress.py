@@ -233,3 +233,47 @@ def test_run_backup_redraws_one_line_on_a_terminal(subprocess_env, tmp_path):
     text = output.decode(errors="replace")
     assert "\r\x1b[Kprogress: main: " in text
     assert text.rstrip().splitlines()[-1].strip() == "status: success"
+
+
+# --- the page in a browser --------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_run_page_moves_its_bar_without_reloading_then_shows_the_result(
+    admin, admin_login, page, live_server, tmp_path
+):
+    plan, _repository, _source = _previous_backup(tmp_path)
+    admin_login(admin)
+    result = {}
+
+    def backup():
+        try:
+            result["run"] = runs.run_in_foreground(plan)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=backup)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not RepositoryJob.objects.filter(run__plan=plan, status="running", progress_files__gt=0).exists():
+            assert time.monotonic() < deadline, "borg never reported progress"
+            time.sleep(0.1)
+        run = PlanRun.objects.get(plan=plan, status="running")
+        page.goto(f"{live_server.url}{run.get_absolute_url()}")
+        page.evaluate("window.notReloaded = true")
+        first = page.locator('[data-role="text"]').inner_text()
+        page.wait_for_function(
+            "text => window.notReloaded && document.querySelector('[data-role=\"text\"]').textContent !== text",
+            arg=first,
+            timeout=30_000,
+        )
+        assert " % — " in page.locator('[data-role="text"]').inner_text()
+        # The run ends: the page reloads by itself and shows the finished job.
+        page.wait_for_selector(".live-job.status-success", timeout=120_000)
+        assert page.evaluate("window.notReloaded === undefined")
+        assert page.locator('[data-role="bar"]').get_attribute("value") == "100.0"
+    finally:
+        worker.join(180)
+    assert result["run"].status == "success"
