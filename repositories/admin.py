@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
 from common.forms import LinesField, SecretFieldsMixin
+from common.pagination import TwoEndedPaginator
 from repositories import borg, progress
 from repositories.models import (
     BackupPlan,
@@ -482,8 +483,10 @@ class RunChangeList(ChangeList):
 
 @admin.register(PlanRun)
 class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
-    # The list is ordered by the planrun_newest index; a filtered list is not counted twice.
+    # The list is ordered by the planrun_newest index and read from whichever end is nearer;
+    # a filtered list is not counted twice.
     show_full_result_count = False
+    paginator = TwoEndedPaginator
     list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]

@@ -141,3 +141,26 @@ def test_the_system_page_links_the_task_lists_for_their_holders(client, role_use
         request.user = role_user(role)
         page = render_to_string("admin/system.html", {"waiting": True, "web": {"checks": []}}, request=request)
         assert ('id="task-lists"' in page) is shown, role
+
+
+# --- long lists ---------------------------------------------------------------------------------
+
+
+def test_the_runs_list_reads_its_last_pages_from_the_end_in_the_same_order(client, admin, tmp_path):
+    plan = make_plan("long", [make_repository(tmp_path / "repo", init=False)], [tmp_path])
+    now = timezone.now()
+    # Two runs per moment: the id breaks the tie, on both ends of the list.
+    PlanRun.objects.bulk_create(
+        PlanRun(plan=plan, trigger="admin", status="success", created=now - timedelta(minutes=i // 2))
+        for i in range(250)
+    )
+    expected = list(PlanRun.objects.order_by("-created", "-id").values_list("pk", flat=True))
+    client.force_login(admin)
+    url = reverse("admin:repositories_planrun_changelist")
+    shown = []
+    for number in (1, 2, 3):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(f"{url}?p={number}")
+        shown += [run.pk for run in response.context["cl"].result_list]
+    assert shown == expected
+    assert not [q for q in queries.captured_queries if "OFFSET 200" in q["sql"]], "the last page is read from the end"
