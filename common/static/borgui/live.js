@@ -29,6 +29,8 @@
       if (element) { element.textContent = fields[role] || ""; }
     });
     row.className = row.className.replace(/\bstatus-\S+/, "status-" + job.status);
+    var status = row.querySelector('[data-role="status"]');
+    if (status) { status.className = status.className.replace(/\bstatus-\S+/, "status-" + job.status); }
     return true;
   }
 
