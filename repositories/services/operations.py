@@ -19,9 +19,11 @@ class Operation:
     mode: LeaseMode
     run: Callable[[Repository], borg.BorgResult]
     describe: Callable[[Repository, borg.BorgResult], str]
+    wait_seconds: float | None = None  # None: BORGUI_LEASE_WAIT_SECONDS
 
 
 def _imported(repository, result):
+    borg.mark_initialised(repository)
     repository_id = result.json().get("repository", {}).get("id", "?")
     return f"opened with the stored passphrase (repository id {repository_id[:12]})"
 
@@ -36,6 +38,8 @@ OPERATIONS = {
     "import": Operation("import", LeaseMode.INFO, borg.info, _imported),
     "check": Operation("check", LeaseMode.WRITE, borg.check, lambda r, res: "check passed"),
     "list": Operation("list", LeaseMode.READ, borg.list_archives, _listed),
+    # Only when nothing borgui runs uses the repository: the lock it breaks may be theirs.
+    "break-lock": Operation("break-lock", LeaseMode.WRITE, borg.break_lock, lambda r, res: "lock broken", 0),
 }
 
 
@@ -46,7 +50,8 @@ def run_operation(name: str, repository_id: int) -> dict:
     if repository is None:
         return {"ok": False, "message": f"repository {repository_id} was deleted"}
     try:
-        with leases.hold(repository, operation.mode, f"{operation.verb} of {repository.name} (admin)"):
+        holder = f"{operation.verb} of {repository.name} (admin)"
+        with leases.hold(repository, operation.mode, holder, wait_seconds=operation.wait_seconds):
             result = operation.run(repository)
     except leases.RepositoryBusy as e:
         return {"ok": False, "message": f"{repository.name}: {operation.verb} not run: {e}"}
