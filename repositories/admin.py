@@ -24,6 +24,7 @@ from common.humanize import human_duration, when
 from repositories import borg
 from repositories.models import (
     BackupPlan,
+    LeaseMode,
     PlanRepository,
     PlanRun,
     Repository,
@@ -197,11 +198,6 @@ class RepositoryAdmin(ObjectPageMixin, GuardedInputAdminMixin, SecretFieldsAdmin
             refused = borg.refused_location(repository)  # said at once: no worker needed to refuse it
             if refused is not None:
                 self.message_user(request, f"{repository.name}: {refused.error_line()}", messages.ERROR)
-            elif operation == "break-lock" and (holder := _active_holder(repository)):
-                self.message_user(
-                    request, f"{repository.name}: not broken — run {holder.pk} of {holder.plan} is writing it",
-                    messages.ERROR,
-                )  # fmt: skip
             else:
                 task_ids.append(operations.queue(operation, repository))
         if not task_ids:
@@ -254,7 +250,28 @@ class RepositoryAdmin(ObjectPageMixin, GuardedInputAdminMixin, SecretFieldsAdmin
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "admin/repositories/break_lock_confirm.html", context)
-        return self._queue(request, queryset, "break-lock")
+        for repository in queryset:
+            self._break_lock(request, repository)
+        return None
+
+    def _break_lock(self, request, repository) -> None:
+        """borg break-lock, refused while a run holds the repository. It takes no lock and
+        answers at once, so it runs in the request (docs/repositories.md, "Break lock")."""
+        holder = _active_holder(repository)
+        if holder:
+            message = f"{repository.name}: not broken — run {holder.pk} of {holder.plan} is writing it"
+            self.message_user(request, message, messages.ERROR)
+            return
+        try:  # nothing else borgui runs may be using the lock it breaks; the page never waits
+            with leases.hold(repository, LeaseMode.WRITE, "break-lock (admin)", wait_seconds=0):
+                result = borg.break_lock(repository)
+        except leases.RepositoryBusy as e:
+            self.message_user(request, f"{repository.name}: not broken — {e}", messages.ERROR)
+            return
+        if result.ok:
+            self.message_user(request, f"{repository.name}: lock broken", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{repository.name}: break-lock failed: {result.error_line()}", messages.ERROR)
 
     def has_break_lock_permission(self, request):
         return request.user.has_perm("repositories.break_lock")
@@ -310,7 +327,8 @@ class RepositoryAdmin(ObjectPageMixin, GuardedInputAdminMixin, SecretFieldsAdmin
                 request, self, repository, f"Break the borg lock of {repository.name}?", details,
                 button="Yes, break the lock",
             )  # fmt: skip
-        return self._queue_one(request, repository, "break-lock")
+        self._break_lock(request, repository)
+        return redirect("admin:repositories_repository_change", repository.pk)
 
     def change_passphrase_view(self, request, object_id):
         repository = self.get_object(request, unquote(object_id))
@@ -638,10 +656,10 @@ class PlanRunAdmin(ObjectPageMixin, GuardedInputAdminMixin, admin.ModelAdmin):
         ]
 
     def cancel_view(self, request, pk):
-        run = _object_or_404(PlanRun.objects.select_related("plan"), pk)
         if not self.has_cancel_permission(request):
             raise PermissionDenied
-        if not Status(run.status).is_active:
+        run = PlanRun.objects.select_related("plan").filter(pk=pk).first()
+        if run is None or not Status(run.status).is_active:
             self.message_user(request, f"Run {pk} is not running.", messages.WARNING)
             return redirect("admin:repositories_planrun_change", pk)
         if request.method != "POST":

@@ -121,7 +121,7 @@ def test_connection_and_repository_created_in_the_admin_keep_their_secrets(
     page.check(f"input[name=_selected_action][value='{repository.pk}']")
     page.select_option("select[name=action]", "initialise")
     page.click("button[name=index]")
-    expect_message(page, "Offsite: initialised (repokey-blake2)")
+    expect_message(page, "offsite: initialised (repokey-blake2)")
     assert (tmp_path / "offsite" / "config").exists()
     assert PASSPHRASE not in page.content()
     listing = borg.list_archives(Repository.objects.get(pk=repository.pk))
@@ -264,7 +264,7 @@ def test_plan_with_two_repositories_runs_from_the_admin(admin, admin_login, page
     page.check(f"input[name=_selected_action][value='{plan.pk}']")
     page.select_option("select[name=action]", "run_now")
     page.click("button[name=index]")
-    expect_message(page, "1 plan run(s) queued.")
+    expect_message(page, "1 plan run(s) queued: run ")
     run = PlanRun.objects.get(plan=plan)
     assert (run.status, run.trigger) == ("pending", "admin")
     assert [job.repository.name for job in run.jobs.order_by("order")] == ["zeta", "alpha"]
@@ -334,7 +334,7 @@ def test_break_lock_asks_first(admin, admin_login, page, live_server, tmp_path):
     assert lock.exists()  # nothing done before the answer
 
     page.click("input[type=submit][value='Yes, break the lock']")
-    expect_message(page, "Locked: lock broken")
+    expect_message(page, "locked: lock broken")
     assert not lock.exists()
 
 

@@ -199,7 +199,10 @@ CUSTOM = {
         "GET": ("repositories.cancel_run", 200),
         "POST": ("repositories.cancel_run", 302),
     },
-    "admin:repositories_backupplan_run": {"GET": ("repositories.run_plan", 200), "POST": ("repositories.run_plan", 302)},
+    "admin:repositories_backupplan_run": {
+        "GET": ("repositories.run_plan", 200),
+        "POST": ("repositories.run_plan", 302),
+    },
     "admin:repositories_backupplan_preview": {"GET": ("repositories.view_backupplan", 200)},
     "admin:repositories_repository_initialise": {
         "GET": ("repositories.change_repository", 200),

@@ -19,7 +19,6 @@ class Operation:
     mode: LeaseMode
     run: Callable[[Repository], borg.BorgResult]
     describe: Callable[[Repository, borg.BorgResult], str]
-    wait_seconds: float | None = None  # None: BORGUI_LEASE_WAIT_SECONDS
 
 
 def _imported(repository, result):
@@ -38,8 +37,6 @@ OPERATIONS = {
     "import": Operation("import", LeaseMode.INFO, borg.info, _imported),
     "check": Operation("check", LeaseMode.WRITE, borg.check, lambda r, res: "check passed"),
     "list": Operation("list", LeaseMode.READ, borg.list_archives, _listed),
-    # Only when nothing borgui runs uses the repository: the lock it breaks may be theirs.
-    "break-lock": Operation("break-lock", LeaseMode.WRITE, borg.break_lock, lambda r, res: "lock broken", 0),
 }
 
 
@@ -50,8 +47,7 @@ def run_operation(name: str, repository_id: int) -> dict:
     if repository is None:
         return {"ok": False, "message": f"repository {repository_id} was deleted"}
     try:
-        holder = f"{operation.verb} of {repository.name} (admin)"
-        with leases.hold(repository, operation.mode, holder, wait_seconds=operation.wait_seconds):
+        with leases.hold(repository, operation.mode, f"{operation.verb} of {repository.name} (admin)"):
             result = operation.run(repository)
     except leases.RepositoryBusy as e:
         return {"ok": False, "message": f"{repository.name}: {operation.verb} not run: {e}"}
