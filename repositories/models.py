@@ -377,6 +377,7 @@ class RepositoryJob(models.Model):
     create_finished = models.DateTimeField(null=True, blank=True)
     prune_started = models.DateTimeField(null=True, blank=True)
     prune_finished = models.DateTimeField(null=True, blank=True)
+    prune_exit_code = models.IntegerField(null=True, blank=True)
     prune_log = models.TextField(blank=True)
 
     class Meta:

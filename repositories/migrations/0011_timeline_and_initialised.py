@@ -38,6 +38,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='repositoryjob',
+            name='prune_exit_code',
+            field=models.IntegerField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='repositoryjob',
             name='prune_log',
             field=models.TextField(blank=True),
         ),

@@ -294,7 +294,9 @@ class _PlanRunner:
         args = borg.prune_args(repository, prefix, self.plan.retention_options())
         RepositoryJob.objects.filter(pk=job.pk).update(prune_started=timezone.now())
         result = borg.run(repository, args, on_event=on_event)
-        RepositoryJob.objects.filter(pk=job.pk).update(prune_finished=timezone.now(), prune_log=result.log.value())
+        RepositoryJob.objects.filter(pk=job.pk).update(
+            prune_finished=timezone.now(), prune_exit_code=result.exit_code, prune_log=result.log.value()
+        )
         self.log(f"{repository.name}: borg prune {prefix}* exit {result.exit_code}, {len(pruned)} archive(s) pruned")
         if result.exit_code != 0:
             self.log(f"{repository.name}: {result.error_line()}")

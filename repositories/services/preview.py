@@ -127,7 +127,7 @@ def _job_steps(timeline: RunTimeline, index: int, job) -> None:
     if job.prune_started:
         timeline.add(Step(
             Phase.PRUNE, "prune", f"borg prune of {name}", repository_index=index, job_id=job.pk,
-            status=Status.RUNNING if job.prune_finished is None else "",
+            status=Status.RUNNING if job.prune_finished is None else status_from_borg_exit(job.prune_exit_code),
             started=job.prune_started, duration=_between(job.prune_started, job.prune_finished),
             outputs=[("borg's output", job.prune_log)] if job.prune_log else [],
         ))  # fmt: skip
