@@ -181,7 +181,7 @@ class ContainerStopSteps(PartialSteps):
         try:
             docker = connect_docker(preview.plan)
         except DockerError as e:
-            step.notes.append(f"Docker is unreachable, the containers cannot be resolved now: {e}")
+            step.notes.append("Docker is unreachable: the containers cannot be resolved now.")
             step.problems.append(f"container stop: {e}")
             return
         with docker:

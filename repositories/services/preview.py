@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from common.humanize import human_size
+from common.humanize import human_duration, human_size
 from repositories import archive_names, borg
 from repositories.models import BackupPlan, PlanRun
 from repositories.services import leases, remote_sources, steps
@@ -40,7 +40,7 @@ def _leases(preview: PlanPreview) -> None:
         Phase.LEASES, "leases", "Leases on the repositories",
         facts=[
             ("repositories (in id order)", ", ".join(r.name for r in sorted(repositories, key=lambda r: r.pk))),
-            ("waits at most", f"{settings.BORGUI_LEASE_WAIT_SECONDS} s for another run to finish"),
+            ("waits at most", f"{human_duration(settings.BORGUI_LEASE_WAIT_SECONDS)} for another run to finish"),
         ],
     )  # fmt: skip
     if not repositories:
