@@ -7,12 +7,16 @@ import time
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from archives.models import Archive
 from maintenance.models import MaintenanceJob
 from repositories.models import PlanRun, Repository, RepositoryLease
-from tests.factories import make_plan, make_repository
+from repositories.services import runs
+from tests.factories import make_plan, make_repository, make_source_tree
 
 pytestmark = pytest.mark.django_db
 
@@ -195,3 +199,42 @@ def test_change_passphrase_needs_the_change_permission(staff, client, repository
     client.force_login(staff)
     page = client.get(reverse("admin:repositories_repository_change", args=[repository.pk])).content.decode()
     assert "change-passphrase" not in button_ids(page)
+
+
+# --- the repository's page: archives, maintenance, size ----------------------------------------
+
+
+def _repository_page_queries(client, repository) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("admin:repositories_repository_change", args=[repository.pk]))
+        assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_repository_page_shows_its_archives_maintenance_and_size(admin, role_user, client, tmp_path):
+    repository = make_repository(tmp_path / "repo")
+    plan = make_plan("nightly", [repository], [make_source_tree(tmp_path / "src", files=2)])
+    client.force_login(admin)
+    first = runs.run_in_foreground(plan)
+    _repository_page_queries(client, repository)  # the session and caches settle
+    queries_with_one = _repository_page_queries(client, repository)
+    second = runs.run_in_foreground(plan)
+    assert (first.status, second.status) == ("success", "success")
+    MaintenanceJob.objects.create(kind="check", repository=repository, trigger="admin", target="main", status="success")
+
+    page = client.get(reverse("admin:repositories_repository_change", args=[repository.pk])).content.decode()
+    section = page.split('id="repository-archives-section"', 1)[1].split("</fieldset>", 1)[0]
+    older, newer = Archive.objects.filter(repository=repository).order_by("start")
+    assert re.search(r"<h2>Archives \(2; the repository holds \d+(\.\d)? (B|kB|MB) on disk\)</h2>", section)
+    assert section.index(newer.name) < section.index(older.name), "the latest first"
+    for name in ("browse", "download", "restore"):
+        assert f'href="{reverse(f"admin:archives_archive_{name}", args=[newer.pk])}"' in section
+    assert f"?old={older.pk}&amp;new={newer.pk}" in section
+    assert 'id="maintenance-history"' in page and "#" in page.split('id="maintenance-history"', 1)[1]
+    assert _repository_page_queries(client, repository) == queries_with_one, "more archives, the same queries"
+
+    client.force_login(role_user("viewer"))
+    page = client.get(reverse("admin:repositories_repository_change", args=[repository.pk])).content.decode()
+    section = page.split('id="repository-archives-section"', 1)[1].split("</fieldset>", 1)[0]
+    assert "browse" in section and "download" not in section and "restore" not in section
