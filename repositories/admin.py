@@ -256,7 +256,7 @@ class RepositoryAdmin(ObjectPageMixin, GuardedInputAdminMixin, SecretFieldsAdmin
 
     def _break_lock(self, request, repository) -> None:
         """borg break-lock, refused while a run holds the repository. It takes no lock and
-        answers at once, so it runs in the request (docs/repositories.md, "Break lock")."""
+        answers at once, so it runs in the request (docs/admin.md, "Repository")."""
         holder = _active_holder(repository)
         if holder:
             message = f"{repository.name}: not broken — run {holder.pk} of {holder.plan} is writing it"

@@ -105,7 +105,7 @@ class Repository(models.Model):
     # Inline hooks follow the review rule of library scripts (docs/hooks.md#legacy-inline-hooks).
     pre_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
     post_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
-    # Set by borgui's own borg init, a successful import or backup (docs/repositories.md).
+    # Set by borgui's own borg init, a successful import or backup (docs/admin.md, "Repository").
     initialised = models.BooleanField(default=False, editable=False)
     created = models.DateTimeField(auto_now_add=True)
 
