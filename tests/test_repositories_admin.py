@@ -282,15 +282,15 @@ def test_plan_with_two_repositories_runs_from_the_admin(admin, admin_login, page
     jobs = list(run.jobs.order_by("order"))
     assert [job.status for job in jobs] == ["success", "success"]
     assert jobs[0].finished <= jobs[1].started  # in series, in the plan's order
-    rows = page.locator(".inline-related tbody tr.form-row")
+    rows = page.locator("#run-timeline tr.step-borg-create")
     assert rows.count() == 2
     for index, (job, repository) in enumerate(zip(jobs, (zeta, alpha), strict=True)):
         row = rows.nth(index)
-        assert row.locator("td.field-repository").inner_text() == repository.name
-        assert row.locator("td.field-status_badge").inner_text() == "success"
+        assert f"borg create to {repository.name}" in row.inner_text()
+        assert row.locator(".status-success").count() == 1
         assert job.archive_name.startswith("family-")
-        assert row.locator("td.field-archive_name").inner_text() == job.archive_name
-        assert "2 files" in row.locator("td.field-stats").inner_text()
+        assert f"archive\n{job.archive_name}" in row.locator(".step-facts").inner_text()
+        assert "files\n2" in row.locator(".step-facts").inner_text()
         listing = borg.list_archives(repository)
         assert [a["name"] for a in listing.json()["archives"]] == [job.archive_name]
 
