@@ -11,7 +11,7 @@ import json
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
+from django.db.models import Case, Count, When
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
@@ -39,6 +39,7 @@ from hooks.parameters import proposed_parameters
 from hooks.services.testing import TestRequestError, create_test, queue_test
 from repositories.admin import BackupPlanAdmin, RepositoryAdmin, RepositoryForm
 from repositories.models import BackupPlan, Repository
+from repositories.status import HookType
 
 GREEN, RED, GREY = "#2e7d32", "#c62828", "#616161"
 OUTPUT_STYLE = (
@@ -515,7 +516,9 @@ class HookAttachmentInline(CappedInlineMixin, admin.TabularInline):
     verbose_name_plural = "library hooks (pre-backup and post-backup, each chain in order)"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("script")
+        # Pre-backup hooks first: the order they run in (docs/running-plans.md#order).
+        pre_first = Case(When(hook_type=HookType.PRE_BACKUP, then=0), default=1)
+        return super().get_queryset(request).select_related("script").order_by(pre_first, "order", "id")
 
     # Read-only (no change permission): the values as text, secret ones masked.
     def get_fields(self, request, obj=None):

@@ -17,6 +17,7 @@ from maintenance.models import MaintenanceJob
 from repositories.models import PlanRun, Repository, RepositoryLease
 from repositories.services import runs
 from tests.factories import make_plan, make_repository, make_source_tree
+from tests.hookkit import attach, make_script
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +239,11 @@ def test_the_repository_page_shows_its_archives_maintenance_and_size(admin, role
     page = client.get(reverse("admin:repositories_repository_change", args=[repository.pk])).content.decode()
     section = page.split('id="repository-archives-section"', 1)[1].split("</fieldset>", 1)[0]
     assert "browse" in section and "download" not in section and "restore" not in section
+
+
+def test_the_hook_tables_list_pre_backup_before_post_backup(admin, client, repository, plan):
+    attach(repository, make_script("after", "#!/bin/sh\ntrue\n"), "post-backup")
+    attach(repository, make_script("before", "#!/bin/sh\ntrue\n"), "pre-backup")
+    client.force_login(admin)
+    page = client.get(reverse("admin:repositories_repository_change", args=[repository.pk])).content.decode()
+    assert page.index("before (pre-backup of main)") < page.index("after (post-backup of main)")
