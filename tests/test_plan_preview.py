@@ -135,6 +135,22 @@ def test_a_socket_proxy_that_refuses_stop_is_a_problem(socket_proxy, admin, clie
     assert any(p.startswith("container stop: Docker stop: denied by the socket proxy (403): enable") for p in problems)
 
 
+def test_a_hook_whose_docker_command_the_proxy_refuses_is_a_problem(socket_proxy, admin, client, tmp_path, monkeypatch):
+    proxy = socket_proxy({"CONTAINERS": 1})  # listing allowed, stop not
+    monkeypatch.setenv("DOCKER_HOST", proxy.host)
+    repository = make_repository(tmp_path / "repo")
+    plan = make_plan("nightly", [repository], [tmp_path])
+    attach(plan, make_script("stop-db", "#!/bin/sh\ndocker ps\ndocker stop db\n"), "pre-backup")
+    client.force_login(admin)
+    page = preview_page(client, plan)
+    assert ("leases", "Docker access of the hooks (as the System page checks it)") in steps_of(page)
+    problems = problems_of(page)
+    assert len(problems) == 1 and problems[0].startswith("script stop-db: Docker stop: denied by the socket proxy")
+    proxy_all = socket_proxy({"CONTAINERS": 1, "POST": 1, "ALLOW_STOP": 1})
+    monkeypatch.setenv("DOCKER_HOST", proxy_all.host)
+    assert problems_of(preview_page(client, plan)) == []
+
+
 def test_a_viewer_may_preview_and_nothing_runs(role_user, client, tmp_path):
     plan = make_plan("nightly", [make_repository(tmp_path / "repo")], [tmp_path])
     client.force_login(role_user("viewer"))
