@@ -101,7 +101,9 @@ WSGI_APPLICATION = "borgui.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The project's own overrides of the admin's templates (django.contrib.admin comes
+        # first in INSTALLED_APPS, so an app's admin/base_site.html would never be found).
+        "DIRS": [BASE_DIR / "borgui" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

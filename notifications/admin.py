@@ -56,6 +56,7 @@ def attempts_table(attempts) -> str:
 
 @admin.register(Channel)
 class ChannelAdmin(repositories_admin.SecretFieldsAdminMixin, admin.ModelAdmin):
+    view_on_site = False  # its page is this page
     form = ChannelForm
     list_display = ["name", "url_shown", "event_list", "scope"]
     search_fields = ["name"]

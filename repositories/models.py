@@ -105,6 +105,8 @@ class Repository(models.Model):
     # Inline hooks follow the review rule of library scripts (docs/hooks.md#legacy-inline-hooks).
     pre_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
     post_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # Set by borgui's own borg init, a successful import or backup (docs/admin.md, "Repository").
+    initialised = models.BooleanField(default=False, editable=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -345,6 +347,16 @@ class PlanRun(models.Model):
         return reverse("admin:repositories_planrun_change", args=[self.pk])
 
     @property
+    def was_cancelled(self) -> bool:
+        """A cancelled run keeps the status failure for its hooks (docs/running-plans.md#statuses);
+        the pages call it cancelled."""
+        return self.status == Status.FAILURE and (self.cancel_requested or self.reason == "cancelled")
+
+    @property
+    def shown_status(self) -> str:
+        return "cancelled" if self.was_cancelled else self.status
+
+    @property
     def duration(self):
         if self.started and self.finished:
             return self.finished - self.started
@@ -375,6 +387,13 @@ class RepositoryJob(models.Model):
     log = models.TextField(blank=True)
     pre_started = models.BooleanField(default=False)
     post_done = models.BooleanField(default=False)
+    # When borg create and prune ran, for the run's timeline (docs/running-plans.md, "Reading a run").
+    create_started = models.DateTimeField(null=True, blank=True)
+    create_finished = models.DateTimeField(null=True, blank=True)
+    prune_started = models.DateTimeField(null=True, blank=True)
+    prune_finished = models.DateTimeField(null=True, blank=True)
+    prune_exit_code = models.IntegerField(null=True, blank=True)
+    prune_log = models.TextField(blank=True)
 
     class Meta:
         ordering = ["run", "order", "id"]

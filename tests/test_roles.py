@@ -194,10 +194,27 @@ CUSTOM = {
         "GET": ("repositories.change_repository", 200),
         "POST": ("repositories.change_repository", 200),  # empty form: shown again with errors
     },
-    "admin:repositories_planrun_cancel": {"GET": (None, 302), "POST": ("repositories.cancel_run", 302)},
     # Live progress (docs/dashboard.md#progress): a run's, and every active run's for the dashboard.
     "admin:repositories_planrun_progress": {"GET": ("repositories.view_planrun", 200)},
     "dashboard_progress": {"GET": ("repositories.view_planrun", 200)},
+    # Object-page actions: a GET shows a confirmation page, a POST acts (docs/admin.md).
+    "admin:repositories_planrun_cancel": {
+        "GET": ("repositories.cancel_run", 200),
+        "POST": ("repositories.cancel_run", 302),
+    },
+    "admin:repositories_backupplan_run": {
+        "GET": ("repositories.run_plan", 200),
+        "POST": ("repositories.run_plan", 302),
+    },
+    "admin:repositories_backupplan_preview": {"GET": ("repositories.view_backupplan", 200)},
+    "admin:repositories_repository_initialise": {
+        "GET": ("repositories.change_repository", 200),
+        "POST": ("repositories.change_repository", 302),
+    },
+    "admin:repositories_repository_break_lock": {
+        "GET": ("repositories.break_lock", 200),
+        "POST": ("repositories.break_lock", 302),
+    },
     "admin:hooks_script_approve": {"GET": ("hooks.approve_script", 302), "POST": ("hooks.approve_script", 302)},
     "admin:hooks_script_test": {"GET": ("hooks.test_script", 200), "POST": ("hooks.test_script", 302)},
     "admin:hooks_script_recreate_templates": {
@@ -215,11 +232,14 @@ CUSTOM = {
         "POST": ("archives.restore_archive", 200),
     },
     "admin:archives_archive_index": {"GET": ("archives.view_archive", 302), "POST": ("archives.view_archive", 302)},
-    "admin:archives_archive_refresh": {"GET": (None, 302), "POST": ("archives.view_archive", 302)},
+    "admin:archives_archive_refresh": {"GET": ("archives.view_archive", 200), "POST": ("archives.view_archive", 302)},
     "admin:archives_archive_diff": {"GET": ("archives.view_archive", 200)},  # follows a task on the worker
     "admin:archives_restorejob_cancel": {"GET": (None, 302), "POST": ("archives.restore_archive", 302)},
     # Check now (compact now needs maintenance.compact_repository: tests/test_maintenance_admin.py).
-    "admin:maintenance_maintenancejob_start": {"GET": (None, 302), "POST": ("maintenance.run_maintenance", 302)},
+    "admin:maintenance_maintenancejob_start": {
+        "GET": ("maintenance.run_maintenance", 200),
+        "POST": ("maintenance.run_maintenance", 302),
+    },
     "admin:maintenance_maintenancejob_cancel": {"GET": (None, 302), "POST": ("maintenance.run_maintenance", 302)},
     # Token-protected, not role-protected: without BORGUI_METRICS_TOKEN it is not there.
     "metrics": {"GET": (None, 404)},
@@ -244,6 +264,10 @@ def _custom_url(name: str, world) -> str:
         "admin:repositories_repository_change_passphrase": [repository.pk],
         "admin:repositories_planrun_cancel": [run.pk],
         "admin:repositories_planrun_progress": [run.pk],
+        "admin:repositories_backupplan_run": [world["repositories.backupplan"].pk],
+        "admin:repositories_backupplan_preview": [world["repositories.backupplan"].pk],
+        "admin:repositories_repository_initialise": [repository.pk],
+        "admin:repositories_repository_break_lock": [repository.pk],
         "admin:hooks_script_approve": [script.pk],
         "admin:hooks_script_test": [script.pk],
         "admin:auth_user_password_change": [world["auth.user"].pk],

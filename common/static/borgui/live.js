@@ -6,6 +6,7 @@
 (function () {
   "use strict";
   var INTERVAL = 2000;
+  var SWAP_EVERY = 2;
 
   function ids(text) {
     return (text || "").split(/\s+/).filter(Boolean).map(Number).sort(function (a, b) { return a - b; });
@@ -34,8 +35,28 @@
     return true;
   }
 
+  // Sections marked data-live-swap (the run's timeline, with the hook output saved every
+  // 2 s while a hook runs) are read again from the page itself now and then, and replaced
+  // unless the reader has opened one of their outputs.
+  function swapSections() {
+    var sections = document.querySelectorAll("[data-live-swap][id]");
+    if (!sections.length) { return; }
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        Array.prototype.forEach.call(sections, function (section) {
+          var replacement = fresh.getElementById(section.id);
+          if (replacement && !section.querySelector("details[open]")) { section.innerHTML = replacement.innerHTML; }
+        });
+      })
+      .catch(function () {});
+  }
+
   function watch(root) {
     var shown = ids(root.getAttribute("data-live-runs"));
+    var polls = 0;
     if (!shown.length) { return; }
     function poll() {
       fetch(root.getAttribute("data-live-url"), { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -51,6 +72,8 @@
             window.location.reload();
             return;
           }
+          polls += 1;
+          if (polls % SWAP_EVERY === 0) { swapSections(); }
           window.setTimeout(poll, INTERVAL);
         })
         .catch(function () { window.setTimeout(poll, INTERVAL * 5); });
