@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 
+from common.forms import SecretInput, TypedValueMixin
 from hooks.models import HookAttachment, HookType, Script, ScriptParameter
 from hooks.services.testing import BACKUP_STATUSES
 from repositories.models import Repository
@@ -78,8 +79,8 @@ class ScriptParameterForm(forms.ModelForm):
         self._stored_secret_default = ""
         if self.instance.pk and self.instance.secret and "default" in self.fields:
             self._stored_secret_default = self.instance.default
-            self.fields["default"].widget = forms.PasswordInput(
-                render_value=False, attrs={"placeholder": "set — leave to keep" if self.instance.default else ""}
+            self.fields["default"].widget = SecretInput(
+                attrs={"placeholder": "set — leave to keep" if self.instance.default else ""}
             )
 
     def get_initial_for_field(self, field, field_name):
@@ -132,13 +133,15 @@ def masked_lines(values: dict[str, str], secret_names: set[str]) -> str:
     return "\n".join(f"{name}={PLACEHOLDER if name in secret_names else value}" for name, value in values.items())
 
 
-class ParameterValuesWidget(forms.Textarea):
-    """Shows NAME=value lines; the value of a secret parameter only as ********, also when
-    a form comes back with errors after a new secret was typed."""
+class ParameterValuesWidget(TypedValueMixin, forms.Textarea):
+    """Shows NAME=value lines; the stored value of a secret parameter only as ********. A form
+    that comes back with errors shows the lines exactly as they were just typed."""
 
     secret_names: set[str] = set()
 
     def format_value(self, value):
+        if self._typed is not None:
+            return self._typed
         text = super().format_value(value) or ""
         lines = []
         for line in text.splitlines():
@@ -316,7 +319,7 @@ class ScriptTestForm(forms.Form):
         self.parameters = list(script.parameters.all())
         for parameter in self.parameters:
             if parameter.secret:
-                widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+                widget = SecretInput()
             else:
                 widget = forms.TextInput(attrs={"placeholder": parameter.default, "style": MONOSPACE})
             hint = (

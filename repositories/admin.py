@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
-from common.forms import LinesField, SecretFieldsMixin
+from common.forms import LinesField, SecretFieldsMixin, SecretInput
+from common.humanize import when
 from repositories import borg
 from repositories.models import (
     BackupPlan,
@@ -28,7 +29,7 @@ from repositories.models import (
 from repositories.services import leases, operations, pipeline, runs
 from repositories.services.passphrase import PassphraseChangeError, change_passphrase
 from repositories.services.retention import plan_repository_problems
-from repositories.services.scheduling import next_slot
+from repositories.services.scheduling import next_slot, upcoming_runs
 from repositories.status import Status
 
 
@@ -120,13 +121,11 @@ class RepositoryForm(SecretFieldsMixin, forms.ModelForm):
 
 
 class ChangePassphraseForm(forms.Form):
-    new_passphrase = forms.CharField(
-        strip=False, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
-    )
+    new_passphrase = forms.CharField(strip=False, widget=SecretInput())
     confirm_passphrase = forms.CharField(
         label="New passphrase again",
         strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        widget=SecretInput(),
     )
 
     def clean(self):
@@ -320,7 +319,32 @@ class PlanRepositoryInline(GuardedInputAdminMixin, CappedInlineMixin, admin.Tabu
     autocomplete_fields = ["repository"]
 
 
-class BackupPlanForm(forms.ModelForm):
+class ScheduleHelpMixin:
+    """Schedule fields say what they accept and, once saved, their next three runs in their
+    own zone (docs/running-plans.md#schedules). ``schedule_fields`` pairs each cron field
+    with the field of its time zone."""
+
+    schedule_fields: tuple[tuple[str, str], ...] = (("schedule", "timezone"),)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for cron_name, zone_name in self.schedule_fields:
+            if cron_name not in self.fields:
+                continue
+            field = self.fields[cron_name]
+            field.help_text = f"{SCHEDULE_HELP} {field.help_text.removeprefix('Cron, five fields. ')}"
+            cron = getattr(self.instance, cron_name, "") if self.instance.pk else ""
+            upcoming = upcoming_runs(cron, getattr(self.instance, zone_name, "")) if cron else ""
+            if upcoming:
+                field.help_text += f" Next runs: {upcoming}."
+
+
+SCHEDULE_HELP = (
+    "Cron: five fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly."
+)
+
+
+class BackupPlanForm(ScheduleHelpMixin, forms.ModelForm):
     sources = LinesField(help_text="Paths to back up, one per line.")
     excludes = LinesField(required=False, help_text="borg exclude patterns, one per line.")
     stop_containers = LinesField(
@@ -410,7 +434,7 @@ class BackupPlanAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
         if not obj.enabled or not obj.schedule:
             return "manual"
         slot = next_slot(obj, timezone.now())
-        return slot.strftime("%Y-%m-%d %H:%M %Z") if slot else "never (this schedule never runs)"
+        return when(slot, slot.tzinfo) if slot else "never (this schedule never runs)"
 
     @admin.action(description="Run now", permissions=["run"])
     def run_now(self, request, queryset):
