@@ -52,7 +52,7 @@ def test_run_backup_sends_the_warning_lines_in_the_notification(plan_with_a_miss
     assert body["title"] == "borgui: nightly warning"
     reason = f"{missing}: [Errno 2] No such file or directory: '{missing.name}'"
     assert f"Plan nightly: warning (main: {reason})" in body["message"]
-    assert f"main: warning — archive nightly-" in body["message"] and body["message"].count(reason) >= 2
+    assert "main: warning — archive nightly-" in body["message"] and body["message"].count(reason) >= 2
     assert PlanRun.objects.get().reason == f"main: {reason}"
     assert PASSPHRASE not in message.text
 
