@@ -17,10 +17,10 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
+from common.humanize import when
 from hooks.docker_templates import sync_templates
 from hooks.forms import (
     APPROVE_PERMISSION,
@@ -46,10 +46,7 @@ OUTPUT_STYLE = (
     "background: var(--darkened-bg, #f8f8f8); padding: 0.5em; margin: 0;"
 )
 NOT_APPROVED_HELP = NOT_APPROVED
-
-
-def _local(moment) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else "—"
+RECENT_TESTS = 5
 
 
 def _admin_link(obj, text=None):
@@ -125,7 +122,7 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = ["is_template", "execution_target"]
     search_fields = ["name", "description"]
-    readonly_fields = ["review_state", "usage"]
+    readonly_fields = ["review_state", "detected_parameters", "recent_tests", "usage"]
     actions = ["approve_selected", "revoke_selected"]
     change_form_template = "admin/hooks/script/change_form.html"
     change_list_template = "admin/hooks/script/change_list.html"
@@ -134,7 +131,12 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = [(None, {"fields": ["name", "description", "body", "timeout", "execution_target"]})]
         if obj is not None:
-            fieldsets += [("Review", {"fields": ["review_state"]}), ("Usage", {"fields": ["usage"]})]
+            fieldsets += [
+                ("Parameters found in the body", {"fields": ["detected_parameters"]}),
+                ("Review", {"fields": ["review_state"]}),
+                ("Tests", {"fields": ["recent_tests"]}),
+                ("Usage", {"fields": ["usage"]}),
+            ]
         return fieldsets
 
     def get_queryset(self, request):
@@ -175,13 +177,48 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
             return format_html(
                 '<strong class="review-approved" style="color:{}">approved</strong> by <span class="approved-by">{}'
                 "</span> at {}<br>content hash <code>{}</code>",
-                GREEN, obj.approved_by, _local(obj.approved_at), obj.approved_hash,
+                GREEN, obj.approved_by, when(obj.approved_at), obj.approved_hash,
             )  # fmt: skip
         return format_html(
             '<strong class="review-pending" style="color:{}">not approved</strong> — {}.'
             "<br>content hash <code>{}</code>",
             RED, NOT_APPROVED_HELP, obj.content_hash,
         )  # fmt: skip
+
+    @admin.display(description="detected")
+    def detected_parameters(self, obj):
+        found = proposed_parameters(obj.body)
+        if not found:
+            return "No ${NAME} references in the body."
+        declared = {parameter.name for parameter in obj.parameters.all()}
+        rows = [
+            (name, f" (default {default})" if default else "", "declared" if name in declared else "not declared")
+            for name, default in found.items()
+        ]
+        return format_html(
+            '<ul class="detected-parameters">{}</ul>',
+            format_html_join("", "<li><code>{}</code>{} — {}</li>", rows),
+        )
+
+    @admin.display(description=f"last {RECENT_TESTS} tests")
+    def recent_tests(self, obj):
+        tests = obj.executions.filter(hook_type="test").order_by("-created", "-id")[:RECENT_TESTS]
+        rows = [
+            (
+                reverse("admin:hooks_scriptexecution_change", args=[test.pk]), when(test.created),
+                test.test_hook_type or "—", test.requested_by or "—",
+                GREEN if test.succeeded else (GREY if test.state != ExecutionState.DONE else RED), test.outcome,
+            )
+            for test in tests
+        ]  # fmt: skip
+        if not rows:
+            return "Not tested yet."
+        return format_html(
+            '<table class="recent-tests"><tr><th>when</th><th>as</th><th>by</th><th>result</th></tr>{}</table>',
+            format_html_join(
+                "", '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td style="color:{}">{}</td></tr>', rows
+            ),
+        )
 
     @admin.display(description="attached to")
     def usage(self, obj):
@@ -325,9 +362,23 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
         return script
 
     def approve_view(self, request, object_id):
+        """GET: a page that shows what is approved (the body, its hash) with the button that
+        approves it; POST: approve."""
         if not self.has_approve_permission(request):
             raise PermissionDenied
         script = self._script(request, object_id)
+        if request.method != "POST" and not script.is_approved:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"Approve {script.name}",
+                "subtitle": None,
+                "script": script,
+                "opts": self.model._meta,
+                "original": script,
+                "subpage": "Approve",
+                "has_view_permission": True,
+            }
+            return TemplateResponse(request, "admin/hooks/script/approve_confirm.html", context)
         if request.method == "POST":
             if script.is_approved:
                 self.message_user(request, f"Script {script.name} is already approved.", messages.INFO)

@@ -22,20 +22,28 @@ APPROVE_PERMISSION = "hooks.approve_script"
 TEST_PERMISSION = "hooks.test_script"
 
 
-def code_editor(rows: int = 24) -> forms.Textarea:
-    """A large monospace textarea for script bodies (tabs and spaces kept as typed)."""
-    return forms.Textarea(
-        attrs={
-            "rows": rows,
-            "cols": 100,
-            "class": "vLargeTextField borgui-code",
-            "style": f"{MONOSPACE} width: 100%; max-width: 60em; font-size: 13px; white-space: pre;",
-            "spellcheck": "false",
-            "autocapitalize": "off",
-            "autocomplete": "off",
-            "wrap": "off",
-        }
-    )
+class CodeEditor(forms.Textarea):
+    """A monospace textarea with line numbers for script bodies (tabs and spaces kept as
+    typed). The gutter is drawn by a self-hosted script found by its data- attribute; the
+    admin pages load it with the form's media (no inline script, nothing from a CDN)."""
+
+    class Media:
+        css = {"all": ["hooks/code-editor.css"]}
+        js = ["hooks/code-editor.js"]
+
+    def __init__(self, rows: int = 24):
+        super().__init__(
+            attrs={
+                "rows": rows,
+                "cols": 100,
+                "class": "vLargeTextField borgui-code",
+                "data-code-editor": "",
+                "spellcheck": "false",
+                "autocapitalize": "off",
+                "autocomplete": "off",
+                "wrap": "off",
+            }
+        )
 
 
 def as_typed(submitted: str, stored: str) -> str:
@@ -53,7 +61,7 @@ class ScriptForm(forms.ModelForm):
     class Meta:
         model = Script
         fields = ["name", "description", "body", "timeout", "execution_target"]
-        widgets = {"body": code_editor(), "description": forms.Textarea(attrs={"rows": 2, "cols": 80})}
+        widgets = {"body": CodeEditor(), "description": forms.Textarea(attrs={"rows": 2, "cols": 80})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -253,7 +261,7 @@ class InlineHookFieldsMixin:
             if name not in self.fields:
                 continue
             field = self.fields[name]
-            field.widget = code_editor(rows=8)
+            field.widget = CodeEditor(rows=8)
             field.strip = False  # hashed for review: kept exactly
             if not repository.pk or not getattr(repository, name).strip():
                 state = "Saving by a reviewer approves it; otherwise a reviewer must."

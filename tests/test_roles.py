@@ -195,7 +195,8 @@ CUSTOM = {
         "POST": ("repositories.change_repository", 200),  # empty form: shown again with errors
     },
     "admin:repositories_planrun_cancel": {"GET": (None, 302), "POST": ("repositories.cancel_run", 302)},
-    "admin:hooks_script_approve": {"GET": ("hooks.approve_script", 302), "POST": ("hooks.approve_script", 302)},
+    # GET: the page that shows what is approved; POST approves (and goes back to the script).
+    "admin:hooks_script_approve": {"GET": ("hooks.approve_script", 200), "POST": ("hooks.approve_script", 302)},
     "admin:hooks_script_test": {"GET": ("hooks.test_script", 200), "POST": ("hooks.test_script", 302)},
     "admin:hooks_script_recreate_templates": {
         "GET": (None, 302),  # a GET only goes back to the list
