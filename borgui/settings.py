@@ -100,7 +100,10 @@ WSGI_APPLICATION = "borgui.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # accounts/templates/admin/base_site.html replaces the admin's own (borgui's stylesheet,
+        # favicon, the two-factor link): an app listed after django.contrib.admin cannot
+        # override its templates, and accounts comes last for its post_migrate hook.
+        "DIRS": [BASE_DIR / "accounts" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

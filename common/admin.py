@@ -6,6 +6,7 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpResponseRedirect
+from django.utils.html import format_html
 
 # No page needs more rows in one inline than this; a posted form count above it is refused
 # at once instead of building millions of forms (docs/security.md).
@@ -85,3 +86,11 @@ class ReadOnlyInlineMixin:
         rows = formset.model._default_manager.filter(**{formset.fk.name: obj}).count() if obj and obj.pk else 0
         formset.absolute_max = max(rows, 1)
         return formset
+
+
+def truncated(text: str, width: str = ""):
+    """Long text in a list cell: one line cut with an ellipsis (borgui/admin.css; WIDTH
+    "narrow" or "wide"), the whole text in its title, so a list keeps its columns at 1280 px."""
+    if not text:
+        return "—"
+    return format_html('<span class="truncate {}" title="{}">{}</span>', width, text, text)

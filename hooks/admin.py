@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
+from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin, truncated
 from common.humanize import when
 from hooks.docker_templates import sync_templates
 from hooks.forms import (
@@ -163,7 +163,7 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="parameters")
     def parameter_list(self, obj):
-        return ", ".join(p.name for p in obj.parameters.all()) or "—"
+        return truncated(", ".join(p.name for p in obj.parameters.all()), "narrow")
 
     @admin.display(description="attachments", ordering="attachment_count")
     def used(self, obj):
@@ -442,6 +442,10 @@ class _ExecutionColumns:
     def duration_display(self, execution):
         return _duration(execution.duration)
 
+    @admin.display(description="started", ordering="started")
+    def started_shown(self, execution):
+        return when(execution.started)
+
     @admin.display(description="run")
     def run_link(self, execution):
         return _admin_link(execution.run) if execution.run_id else "—"
@@ -456,9 +460,8 @@ class _ExecutionColumns:
 
 @admin.register(ScriptExecution)
 class ScriptExecutionAdmin(GuardedInputAdminMixin, _ExecutionColumns, admin.ModelAdmin):
-    list_display = [
-        "__str__", "script_name", "hook_type", "outcome_display", "run_link", "job_link", "started", "duration_display",
-    ]  # fmt: skip
+    # The name says the script and the hook type ("dump-db (pre-backup) #12"): no columns repeat them.
+    list_display = ["__str__", "outcome_display", "run_link", "job_link", "started_shown", "duration_display"]
     list_display_links = ["__str__"]
     list_filter = ["hook_type", "state", "timed_out", ("script", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["run__plan", "job__repository"]

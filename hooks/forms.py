@@ -199,7 +199,7 @@ class HookAttachmentForm(forms.ModelForm):
     parameter_values = ParameterValuesField(
         label="parameter values",
         help_text=VALUES_HELP,
-        widget=ParameterValuesWidget(attrs={"rows": 3, "cols": 36, "style": MONOSPACE, "spellcheck": "false"}),
+        widget=ParameterValuesWidget(attrs={"rows": 3, "cols": 28, "style": MONOSPACE, "spellcheck": "false"}),
     )
 
     class Meta:

@@ -10,9 +10,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
+from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin, truncated
 from common.forms import LinesField, SecretFieldsMixin, SecretInput
-from common.humanize import when
+from common.humanize import human_duration, when
 from repositories import borg
 from repositories.models import (
     BackupPlan,
@@ -142,6 +142,26 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
     list_select_related = ["source_connection"]
     search_fields = ["name", "location"]
     actions = ["initialise", "import_existing", "check_repository", "list_archives", "break_lock"]
+
+    # The page leads with what every repository needs; a key file and the legacy inline
+    # hooks (docs/hooks.md#legacy-inline-hooks) are folded away.
+    ADVANCED_FIELDS = ("exported_key", "clear_exported_key")
+    LEGACY_FIELDS = ("pre_backup_script", "post_backup_script")
+
+    def get_fieldsets(self, request, obj=None):
+        fields = self.get_fields(request, obj)
+        folded = (*self.ADVANCED_FIELDS, *self.LEGACY_FIELDS)
+        in_use = obj is not None and any(getattr(obj, name, "").strip() for name in self.LEGACY_FIELDS)
+        groups = [
+            (None, [name for name in fields if name not in folded], []),
+            ("Advanced", [name for name in fields if name in self.ADVANCED_FIELDS], ["collapse"]),
+            (
+                "Legacy inline hooks" + (" (in use)" if in_use else ""),
+                [name for name in fields if name in self.LEGACY_FIELDS],
+                ["collapse"],
+            ),
+        ]
+        return [(title, {"fields": names, "classes": classes}) for title, names, classes in groups if names]
 
     def get_queryset(self, request):
         last = RepositoryJob.objects.filter(repository=OuterRef("pk"), finished__isnull=False).order_by("-finished")
@@ -498,7 +518,11 @@ class SourceMountInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 @admin.register(PlanRun)
 class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
-    list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
+    # Fits 1280 px: when it was queued and what started it are on the run's page (and
+    # filters); the plan and the reason are cut to one line.
+    list_display = [
+        "__str__", "plan_shown", "status_badge", "started_shown", "duration_shown", "finished_shown", "reason_shown",
+    ]  # fmt: skip
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
     inlines = [RepositoryJobInline, ContainerStopInline, SourceMountInline]  # the hooks app adds its hook runs
@@ -519,6 +543,26 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     @admin.display(description="status")
     def status_badge(self, run):
         return status_badge(run.status)
+
+    @admin.display(description="plan", ordering="plan__name")
+    def plan_shown(self, run):
+        return truncated(run.plan.name, "narrow")
+
+    @admin.display(description="started", ordering="started")
+    def started_shown(self, run):
+        return when(run.started)
+
+    @admin.display(description="duration")
+    def duration_shown(self, run):
+        return human_duration(run.duration)
+
+    @admin.display(description="finished", ordering="finished")
+    def finished_shown(self, run):
+        return when(run.finished)
+
+    @admin.display(description="reason")
+    def reason_shown(self, run):
+        return truncated(run.reason)
 
     @admin.action(description="Cancel", permissions=["cancel"])
     def cancel(self, request, queryset):

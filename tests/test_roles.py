@@ -231,7 +231,9 @@ CUSTOM = {
     "admin:otp_totp_totpdevice_qrcode": {"GET": ("nobody", 403)},
     "admin:app_list": {"GET": ("any permission of the app", 200)},  # 404 without: the app is not there
 }
-NOT_WALKED = {"admin:logout", "healthz"}  # signs the walker out; answered before any login
+# logout signs the walker out; healthz is answered before any login; favicon is a redirect to a
+# static file, the same for everyone.
+NOT_WALKED = {"admin:logout", "healthz", "favicon"}
 
 
 def _custom_url(name: str, world) -> str:
