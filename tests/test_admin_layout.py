@@ -49,8 +49,8 @@ def world(tmp_path):
     runs = []
     for n in range(30):
         run = PlanRun.objects.create(
-            plan=plan, status="warning", trigger="schedule", reason=LONG_REASON,
-            started=now - timedelta(minutes=n + 1), finished=now - timedelta(minutes=n), scheduled_for=now - timedelta(days=n),
+            plan=plan, status="warning", trigger="schedule", reason=LONG_REASON, scheduled_for=now - timedelta(days=n),
+            started=now - timedelta(minutes=n + 1), finished=now - timedelta(minutes=n),
         )  # fmt: skip
         job = RepositoryJob.objects.create(run=run, repository=repository, status="warning", reason=LONG_REASON)
         ScriptExecution.objects.create(
