@@ -90,7 +90,7 @@ class ReadOnlyInlineMixin:
 
 def truncated(text: str, width: str = ""):
     """Long text in a list cell: one line cut with an ellipsis (borgui/admin.css; WIDTH
-    "narrow" or "wide"), the whole text in its title, so a list keeps its columns at 1280 px."""
+    "narrow" or "medium"), the whole text in its title, so a list keeps its columns at 1280 px."""
     if not text:
         return "—"
     return format_html('<span class="truncate {}" title="{}">{}</span>', width, text, text)

@@ -81,6 +81,7 @@ class _FollowsScriptPermissions:
 class ScriptParameterInline(CappedInlineMixin, _FollowsScriptPermissions, admin.TabularInline):
     model = ScriptParameter
     form = ScriptParameterForm
+    template = "admin/edit_inline/tabular_with_help.html"
     extra = 0
     fields = ["name", "default", "required", "secret", "description"]
     verbose_name_plural = "parameters (given to the script as environment variables)"
@@ -597,6 +598,7 @@ class HookAttachmentInline(CappedInlineMixin, admin.TabularInline):
     model = HookAttachment
     form = HookAttachmentForm
     formset = AttachmentFormSet
+    template = "admin/edit_inline/tabular_with_help.html"
     extra = 1
     fields = ["script", "hook_type", "order", "enabled", "timeout", "on_failure", "run_on", "parameter_values"]
     verbose_name = "library hook"

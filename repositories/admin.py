@@ -518,11 +518,10 @@ class SourceMountInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 @admin.register(PlanRun)
 class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
-    # Fits 1280 px: when it was queued and what started it are on the run's page (and
-    # filters); the plan and the reason are cut to one line.
-    list_display = [
-        "__str__", "plan_shown", "status_badge", "started_shown", "duration_shown", "finished_shown", "reason_shown",
-    ]  # fmt: skip
+    # Fits 1280 px: when it was queued or started and what started it are on the run's page
+    # (and filters); the plan and the reason are cut to one line.
+    list_display = ["run_number", "plan_shown", "status_badge", "finished_shown", "duration_shown", "reason_shown"]
+    list_display_links = ["run_number"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
     inlines = [RepositoryJobInline, ContainerStopInline, SourceMountInline]  # the hooks app adds its hook runs
@@ -544,13 +543,13 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     def status_badge(self, run):
         return status_badge(run.status)
 
+    @admin.display(description="run", ordering="id")
+    def run_number(self, run):
+        return f"#{run.pk}"
+
     @admin.display(description="plan", ordering="plan__name")
     def plan_shown(self, run):
         return truncated(run.plan.name, "narrow")
-
-    @admin.display(description="started", ordering="started")
-    def started_shown(self, run):
-        return when(run.started)
 
     @admin.display(description="duration")
     def duration_shown(self, run):
@@ -562,7 +561,7 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="reason")
     def reason_shown(self, run):
-        return truncated(run.reason)
+        return truncated(run.reason, "medium")
 
     @admin.action(description="Cancel", permissions=["cancel"])
     def cancel(self, request, queryset):

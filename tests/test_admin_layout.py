@@ -22,14 +22,23 @@ LONG_REASON = (
 )
 LONG_OUTPUT = "pg_dump: dumping contents of table public.a_table_with_a_very_long_name_indeed " * 6
 
-# What sticks out past the right edge of the window (elements wider than the page itself).
+# What is cut off: past the right edge of the window, or wider than a box that scrolls or
+# hides what overflows (a list's .results). Text that is cut on purpose (.truncate, with
+# its title) and boxes that scroll their own text (fields, outputs) do not count.
 OVERFLOW = """() => {
   const width = document.documentElement.clientWidth;
   const out = [];
   if (document.documentElement.scrollWidth > width + 1) out.push('page ' + document.documentElement.scrollWidth);
-  for (const el of document.querySelectorAll('#content table, #content th, #content td')) {
+  const own = 'input, textarea, select, pre, .truncate, .select2, .code-editor';
+  for (const el of document.querySelectorAll('#content *')) {
+    if (el.closest(own)) continue;
+    const name = el.tagName + '.' + (el.className || el.id || '');
     const box = el.getBoundingClientRect();
-    if (box.width && box.right > width + 1) out.push(el.tagName + '.' + el.className + ' ' + Math.round(box.right));
+    if (box.width && box.right > width + 1) out.push(name + ' right ' + Math.round(box.right));
+    const overflow = getComputedStyle(el).overflowX;
+    if (overflow !== 'visible' && el.scrollWidth > el.clientWidth + 1) {
+      out.push(name + ' cuts ' + el.scrollWidth + ' to ' + el.clientWidth);
+    }
   }
   return out.slice(0, 10);
 }"""
@@ -111,8 +120,12 @@ def test_the_repository_form_leads_with_its_main_fields(world, admin, admin_logi
     expect(page.locator("#id_location")).to_be_in_viewport()
     legacy.locator("summary").click()
     expect(page.locator("#id_pre_backup_script")).to_be_visible()
-    # Help is written under the field, not only in a tooltip.
+    # Help is written under the field, not only in a tooltip; a hook table's column help under it.
     expect(page.locator(".field-location .help")).to_be_visible()
+    column_help = page.locator("#hook_attachments-help")
+    expect(column_help).to_be_visible()
+    expect(column_help.locator("dt", has_text="On failure")).to_be_visible()
+    expect(column_help).to_contain_text("pre: fail (default), continue, skip")
 
 
 def test_the_favicon_is_served_and_linked(admin_client):

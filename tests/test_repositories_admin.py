@@ -121,7 +121,7 @@ def test_connection_and_repository_created_in_the_admin_keep_their_secrets(
     page.check(f"input[name=_selected_action][value='{repository.pk}']")
     page.select_option("select[name=action]", "initialise")
     page.click("button[name=index]")
-    expect_message(page, "Offsite: initialised (repokey-blake2)")
+    expect_message(page, "offsite: initialised (repokey-blake2)")
     assert (tmp_path / "offsite" / "config").exists()
     assert PASSPHRASE not in page.content()
     listing = borg.list_archives(Repository.objects.get(pk=repository.pk))
