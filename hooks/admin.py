@@ -109,9 +109,13 @@ class ScriptParameterInline(CappedInlineMixin, _FollowsScriptPermissions, admin.
 
 class ScriptApprovalInline(ReadOnlyInlineMixin, _FollowsScriptPermissions, admin.TabularInline):
     model = ScriptApproval
-    fields = ["content_hash", "approved_by", "approved_at"]
+    fields = ["content_hash", "approved_by", "approved_at_shown"]
     readonly_fields = fields
     verbose_name_plural = "approval history (who approved which content)"
+
+    @admin.display(description="approved at")
+    def approved_at_shown(self, approval):
+        return when(approval.approved_at)
 
 
 @admin.register(Script)

@@ -76,6 +76,7 @@ def _pages(world) -> dict[str, str]:
         "a run": reverse("admin:repositories_planrun_change", args=[world["run"].pk]),
         "scripts": reverse("admin:hooks_script_changelist"),
         "script executions": reverse("admin:hooks_scriptexecution_changelist"),
+        "a script": reverse("admin:hooks_script_change", args=[world["script"].pk]),
         "a plan": reverse("admin:repositories_backupplan_change", args=[world["plan"].pk]),
         "a repository": reverse("admin:repositories_repository_change", args=[world["repository"].pk]),
         "plans": reverse("admin:repositories_backupplan_changelist"),
@@ -102,6 +103,9 @@ def test_the_plan_runs_list_shows_finished_and_a_truncated_reason(world, admin, 
     for column in ("column-finished_shown", "column-reason_shown"):
         box = page.locator(f"#result_list th.{column}").bounding_box()
         assert box and box["x"] + box["width"] <= WIDTH, column
+    # The filters sit above the list, so the list has the whole width.
+    filters, results = page.locator("#changelist-filter").bounding_box(), page.locator("#result_list").bounding_box()
+    assert filters["y"] + filters["height"] <= results["y"] and results["width"] > 850
     reason = page.locator("#result_list td.field-reason_shown span").first
     assert reason.get_attribute("title") == LONG_REASON
     assert reason.bounding_box()["height"] < 40  # one line, cut with an ellipsis
