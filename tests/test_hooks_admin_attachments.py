@@ -81,6 +81,7 @@ def test_attach_a_script_to_a_repository_with_its_parameter_value(admin, admin_l
 
     # An undeclared name is refused with the model's message, and nothing on the page is saved.
     page.fill("#id_hook_attachments-0-parameter_values", "CONTAINER_NAME=db2\nPATH=/tmp")
+    page.locator("fieldset.collapse summary", has_text="Legacy inline hooks").click()  # folded away
     page.fill("#id_pre_backup_script", "#!/bin/sh\necho not saved\n")
     page.click("input[name=_continue]")
     errors = page.locator("#hook_attachments-group .errorlist")
@@ -231,7 +232,8 @@ def test_inline_hooks_are_approved_by_a_reviewers_save_only(staff, admin, client
     # A staff member without the approve permission: saved, but not approved, and told so.
     client.force_login(staff)
     data = form_data(client, url)
-    assert "monospace" in page_text(client.get(url)).split('id="id_pre_backup_script"')[0].rsplit("<textarea", 1)[1]
+    textarea = page_text(client.get(url)).split('id="id_pre_backup_script"')[0].rsplit("<textarea", 1)[1]
+    assert "data-code-editor" in textarea  # the monospace editor with line numbers
     response = client.post(url, {**data, "pre_backup_script": INLINE.replace("\n", "\r\n")}, follow=True)
     assert response.status_code == 200
     repository.refresh_from_db()
