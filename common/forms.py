@@ -41,8 +41,8 @@ class SecretFieldsMixin:
     """Secret model fields that are never rendered back (docs/hooks.md#secrets-and-masking).
 
     The input is empty unless a bounced form brings back what was just typed; the help text
-    says whether a value is set. Leaving it empty
-    keeps the stored value; the "clear" box removes it.
+    says whether a value is set. Leaving it empty keeps the stored value; the "clear" box
+    removes it.
     """
 
     secret_fields: tuple[str, ...] = ()

@@ -34,7 +34,15 @@ from hooks.forms import (
     approve_inline_hooks_on_save,
     masked_lines,
 )
-from hooks.models import ExecutionState, HookAttachment, Script, ScriptApproval, ScriptExecution, ScriptParameter
+from hooks.models import (
+    SCRIPT_TEST,
+    ExecutionState,
+    HookAttachment,
+    Script,
+    ScriptApproval,
+    ScriptExecution,
+    ScriptParameter,
+)
 from hooks.parameters import proposed_parameters
 from hooks.services.testing import TestRequestError, create_test, queue_test
 from repositories.admin import BackupPlanAdmin, PlanRunAdmin, RepositoryAdmin, RepositoryForm
@@ -58,6 +66,11 @@ def _admin_link(obj, text=None):
 
 def _output(text: str, kind: str):
     return format_html('<pre class="script-output script-{}" style="{}">{}</pre>', kind, OUTPUT_STYLE, text or "")
+
+
+def _outcome_colour(execution) -> str:
+    """Green for a hook that succeeded, grey while it waits or runs, red otherwise."""
+    return GREEN if execution.succeeded else (GREY if execution.state != ExecutionState.DONE else RED)
 
 
 def _duration(seconds) -> str:
@@ -207,12 +220,11 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=f"last {RECENT_TESTS} tests")
     def recent_tests(self, obj):
-        tests = obj.executions.filter(hook_type="test").order_by("-created", "-id")[:RECENT_TESTS]
+        tests = obj.executions.filter(hook_type=SCRIPT_TEST).order_by("-created", "-id")[:RECENT_TESTS]
         rows = [
             (
                 reverse("admin:hooks_scriptexecution_change", args=[test.pk]), when(test.created),
-                test.test_hook_type or "—", test.requested_by or "—",
-                GREEN if test.succeeded else (GREY if test.state != ExecutionState.DONE else RED), test.outcome,
+                test.test_hook_type or "—", test.requested_by or "—", _outcome_colour(test), test.outcome,
             )
             for test in tests
         ]  # fmt: skip
@@ -438,10 +450,10 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
 class _ExecutionColumns:
     @admin.display(description="outcome")
     def outcome_display(self, execution):
-        colour = GREEN if execution.succeeded else (GREY if execution.state != ExecutionState.DONE else RED)
         return format_html(
-            '<strong class="outcome" style="color:{}">{}</strong>', colour, execution.outcome.split(":")[0]
-        )
+            '<strong class="outcome" style="color:{}">{}</strong>',
+            _outcome_colour(execution), execution.outcome.split(":")[0],
+        )  # fmt: skip
 
     @admin.display(description="duration")
     def duration_display(self, execution):

@@ -240,7 +240,7 @@ class _PlanRunner:
         if status == Status.FAILURE:
             reason = mask(result.error_line(), secrets)
         elif status == Status.WARNING:
-            reason = mask(result.warning_line(), secrets)
+            reason = mask(result.warning_line() or f"borg exited with {result.exit_code} (a warning)", secrets)
         if reason:
             self.log(f"{repository.name}: {reason}")
         return status, reason
