@@ -31,6 +31,7 @@ from repositories.services.passphrase import PassphraseChangeError, change_passp
 from repositories.services.retention import plan_repository_problems
 from repositories.services.scheduling import next_slot, upcoming_runs
 from repositories.status import Status
+from repositories.validators import CRON_HELP
 
 
 def status_badge(status: str):
@@ -352,16 +353,11 @@ class ScheduleHelpMixin:
             if cron_name not in self.fields:
                 continue
             field = self.fields[cron_name]
-            field.help_text = f"{SCHEDULE_HELP} {field.help_text.removeprefix('Cron, five fields. ')}"
+            field.help_text = f"{CRON_HELP} {field.help_text.removeprefix('Cron, five fields. ')}"
             cron = getattr(self.instance, cron_name, "") if self.instance.pk else ""
             upcoming = upcoming_runs(cron, getattr(self.instance, zone_name, "")) if cron else ""
             if upcoming:
                 field.help_text += f" Next runs: {upcoming}."
-
-
-SCHEDULE_HELP = (
-    "Cron: five fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly."
-)
 
 
 class BackupPlanForm(ScheduleHelpMixin, forms.ModelForm):
