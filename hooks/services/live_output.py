@@ -7,13 +7,16 @@ long hook's output as it goes. The finished record is written by the hook's own 
 after this one stopped, so the last save never overwrites it.
 """
 
-from django.db import close_old_connections
+import logging
+
+from django.db import DatabaseError, close_old_connections
 
 from common.periodic import Periodic
 from common.text import SharedBoundedText
 from hooks.models import ExecutionState, ScriptExecution
 
 LIVE_OUTPUT_SECONDS = 2.0
+logger = logging.getLogger(__name__)
 
 
 class LiveOutput(Periodic):
@@ -27,7 +30,10 @@ class LiveOutput(Periodic):
         self.streams[name].append(text)
 
     def tick(self) -> None:
-        self.save()
+        try:
+            self.save()
+        except DatabaseError as e:  # a busy database: the next tick, or the finished record, saves it
+            logger.warning("hook output of execution %s not saved yet: %s", self.execution_id, e)
 
     def save(self) -> None:
         versions = (self.streams["stdout"].version, self.streams["stderr"].version)
