@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from common.text import SharedBoundedText
+from common.text import SharedBoundedText, printable
 from repositories.models import PlanRun, RepositoryJob
 
 LOG_HEAD = 64 * 1024
@@ -28,7 +28,7 @@ class RunLog:
         self.echo = echo
 
     def __call__(self, message: str) -> None:
-        line = f"{timezone.localtime().strftime('%H:%M:%S')} {message}"
+        line = f"{timezone.localtime().strftime('%H:%M:%S')} {printable(message)}"
         self._text.append(line + "\n")
         if self.echo is not None:
             self.echo(line)
