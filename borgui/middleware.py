@@ -1,4 +1,5 @@
-from django.http import HttpResponseBadRequest
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBadRequest
 
 from borgui.views import healthz
 
@@ -37,3 +38,52 @@ class FormCharsetMiddleware:
                     "Form posts must be UTF-8 encoded.\n", content_type="text/plain; charset=utf-8"
                 )
         return self.get_response(request)
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse a request body over DATA_UPLOAD_MAX_MEMORY_SIZE with a plain 413, uploads included.
+
+    Django limits form fields but streams file uploads to disk whatever their size; borgui
+    takes no uploads, so nothing larger is ever needed (docs/security.md, "Hostile input").
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return HttpResponseBadRequest("The Content-Length header is not a number.\n", content_type="text/plain")
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            return HttpResponse(
+                f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.\n",
+                status=413,
+                content_type="text/plain; charset=utf-8",
+            )
+        return self.get_response(request)
+
+
+class NulCharacterMiddleware:
+    """Refuse a NUL character in the query string or a form post with a plain 400.
+
+    No value borgui takes may hold one, and PostgreSQL refuses it in any text it is given,
+    so a NUL that reached a lookup (an admin search, a filter, an archive path) was a 500.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        data = [request.GET]
+        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+            data.append(request.POST)
+        if "\x00" in request.path or any(_holds_nul(query) for query in data):
+            return HttpResponseBadRequest(
+                "NUL characters are not allowed in a request.\n", content_type="text/plain; charset=utf-8"
+            )
+        return self.get_response(request)
+
+
+def _holds_nul(query) -> bool:
+    return any("\x00" in key or any("\x00" in value for value in values) for key, values in query.lists())

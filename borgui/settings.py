@@ -100,6 +100,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "borgui.middleware.HealthCheckMiddleware",
     "borgui.middleware.FormCharsetMiddleware",
+    "borgui.middleware.RequestBodyLimitMiddleware",
+    "borgui.middleware.NulCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -3,6 +3,7 @@ apply_config: a clear answer, never a 500 or a traceback, nothing saved that the
 and no command run from a repository location. The cases are in tests/hostilekit.py."""
 
 import importlib
+from pathlib import Path
 
 import pytest
 from django.apps import apps as django_apps
@@ -23,15 +24,27 @@ def home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def poster(admin, home, tmp_path):
-    return Poster("admin", PASSWORDS["admin"], make_world(tmp_path))
+def poster(admin, role_user, home, tmp_path, settings):
+    world = make_world(tmp_path)
+    settings.BORGUI_RESTORE_ROOTS = [Path(world["restore_root"])]
+    settings.BORGUI_METRICS_TOKEN = "hostile-metrics-token"
+    role_user("operator")
+    return Poster({"admin": PASSWORDS["admin"], "operator": PASSWORDS["operator"]}, world)
+
+
+def test_the_table_holds_at_least_150_cases_with_distinct_labels():
+    labels = [case[0] for case in CASES]
+    assert len(labels) >= 150 and len(set(labels)) == len(labels)
 
 
 @pytest.mark.parametrize("target, fields, expected", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_hostile_input_gets_a_clear_answer_and_changes_nothing_it_must_not(poster, target, fields, expected):
+    poster.prepare(target, fields)
     before = snapshot()
     answer = poster.post(target, fields)
     assert answer.status < 500, answer.text[:2000]
+    if expected.status is not None:
+        assert answer.status == expected.status, answer.text[:2000]
     assert "Traceback" not in answer.text
     assert not marker_file().exists(), "a command from a repository location ran"
     if not expected.saves:
