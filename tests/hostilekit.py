@@ -248,6 +248,7 @@ CASES = [
             ("path", "PATH"), ("ld-preload", "LD_PRELOAD"), ("ld-library-path", "LD_LIBRARY_PATH"), ("bash-env", "BASH_ENV"),
             ("env", "ENV"), ("bash-func", "BASH_FUNC_x%%"), ("shellopts", "SHELLOPTS"), ("ps4", "PS4"), ("ifs", "IFS"),
             ("pythonpath", "PYTHONPATH"), ("perl5opt", "PERL5OPT"), ("node-options", "NODE_OPTIONS"),
+            ("rubyopt", "RUBYOPT"), ("java-tool-options", "JAVA_TOOL_OPTIONS"), ("gconv-path", "GCONV_PATH"),
             ("borg-rsh", "BORG_RSH"), ("borg-passphrase", "BORG_PASSPHRASE"), ("borg-ui-reserved", "BORG_UI_REPOSITORY_NAME"),
             ("digit-first", "1ABC"), ("dash", "A-B"), ("space", "A B"), ("equals", "A=B"), ("shell", "A;id"),
             ("nul", "A\x00B"), ("long", "A" * 10000), ("unicode", "ÄBC"),

@@ -55,7 +55,8 @@ RESERVED = (
 )
 REFUSED = (
     "refused — a value for it could change what the script runs (PATH, LD_*, BASH_ENV, ENV, BASH_FUNC_*, SHELLOPTS, "
-    "PS4, IFS, PYTHON*, PERL5*, NODE_OPTIONS, BORG_*)."
+    "PS4, IFS, PYTHON*, PERL5*, RUBY*, NODE_OPTIONS, JAVA_TOOL_OPTIONS, _JAVA_OPTIONS, JDK_JAVA_OPTIONS, GCONV_PATH, "
+    "BORG_*)."
 )
 CRON = "Use a cron schedule of five fields: minute hour day-of-month month day-of-week."
 COMPRESSION = "Use a borg compression: none, lz4, zstd,1–22, zlib,0–9 or lzma,0–9, optionally prefixed with auto,"

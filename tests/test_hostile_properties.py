@@ -72,8 +72,9 @@ def test_a_parameter_name_that_passes_cannot_change_what_a_script_runs(name):
     if parameter_name_problem(name):
         return
     assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
-    assert not name.startswith(("BORG_", "LD_", "BASH_FUNC_", "PYTHON", "PERL5"))
-    assert name not in {"PATH", "BASH_ENV", "ENV", "SHELLOPTS", "PS4", "IFS", "NODE_OPTIONS"}
+    assert not name.startswith(("BORG_", "LD_", "BASH_FUNC_", "PYTHON", "PERL5", "RUBY"))
+    assert name not in {"PATH", "BASH_ENV", "ENV", "SHELLOPTS", "PS4", "IFS", "NODE_OPTIONS", "GCONV_PATH"}
+    assert name not in {"JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS"}
 
 
 @FAST
