@@ -184,6 +184,8 @@ CASES = [
     ("action-repository-not-a-number", "action:repository", {"action": "list_archives", "_selected_action": "abc"}, refused("do not exist")),
     ("action-repository-forty-digits", "action:repository", {"action": "list_archives", "_selected_action": FORTY_DIGITS}, refused("do not exist")),
     ("action-repository-path", "action:repository", {"action": "initialise", "_selected_action": "../1"}, refused("do not exist")),
+    ("action-repository-nul", "action:repository", {"action": "list_archives", "_selected_action": "1\x00"}, REFUSED),
+    ("action-plan-search-nul", "POST /admin/repositories/backupplan/?q=%00", {"action": "run_now", "_selected_action": Ref("plan")}, REFUSED),
     ("action-repository-junk-across", "action:repository", {"action": "check_repository", "_selected_action": "abc", "select_across": "junk"}, REFUSED),
     ("action-plan-not-a-number", "action:plan", {"action": "run_now", "_selected_action": "abc"}, refused("do not exist")),
     ("action-plan-forty-digits", "action:plan", {"action": "run_now", "_selected_action": FORTY_DIGITS}, REFUSED),
@@ -321,6 +323,7 @@ CASES = [
     ("restore-long", "POST /admin/archives/archive/{archive}/restore/", {"target": "/" + "a" * 10000}, REFUSED),
     ("restore-strip-negative", "POST /admin/archives/archive/{archive}/restore/", {"target": At("{restore_root}/new"), "strip_components": "-1"}, REFUSED),
     ("restore-path-dotdot", "POST /admin/archives/archive/{archive}/restore/", {"target": At("{restore_root}/new"), "paths": "../../etc/passwd"}, REFUSED),
+    ("restore-path-nul", "POST /admin/archives/archive/{archive}/restore/", {"target": At("{restore_root}/new"), "paths": "docs\x00"}, REFUSED),
     ("restore-in-root-operator", "POST /admin/archives/archive/{archive}/restore/@operator", {"target": At("{restore_root}/new")}, answered("queued")),
     ("restore-target-option-command", "command:restore", {"args": ["main", "hostile-1", "--target", "-rf"]}, REFUSED),
     # 11. archive paths with "../" in browse and download
@@ -394,15 +397,23 @@ class Answer:
 
 
 class Poster:
-    """Posts cases with real sessions and CSRF tokens: as the superuser, or as "TARGET@ROLE"."""
+    """Posts cases with real sessions and CSRF tokens: as the superuser, or as "TARGET@ROLE".
 
-    def __init__(self, users: dict[str, str], world: "World"):
-        self.clients = {}
-        for username, password in users.items():
-            client = Client(enforce_csrf_checks=True, raise_request_exception=False)
-            assert client.login(username=username, password=password), username
-            self.clients[username] = client
+    USERS maps a name to a function that makes that user; each is made and signed in when a
+    case first needs it (force_login: a real session, without hashing a password per case).
+    """
+
+    def __init__(self, users: dict, world: "World"):
+        self.users = users
+        self.clients: dict[str, Client] = {}
         self.world = world
+
+    def client_of(self, name: str) -> Client:
+        if name not in self.clients:
+            client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+            client.force_login(self.users[name]())
+            self.clients[name] = client
+        return self.clients[name]
 
     def fill(self, value):
         if isinstance(value, list):
@@ -418,10 +429,11 @@ class Poster:
         self.world.fill(target)
         for value in fields.values():
             self.fill(value)
+        self.client_of(target.partition("@")[2] or "admin")
 
     def post(self, target: str, fields: dict) -> Answer:
         target, _, user = target.partition("@")
-        self.client = self.clients[user or "admin"]
+        self.client = self.client_of(user or "admin")
         fields = {name: self.fill(value) for name, value in fields.items()}
         if target == "apply_config":
             return self._apply_config(fields)

@@ -13,7 +13,6 @@ from hooks.services.testing import create_test, run_test
 from repositories import borg
 from repositories.models import PlanRun, Repository
 from tests import archivekit
-from tests.conftest import PASSWORDS
 from tests.factories import make_plan, make_repository
 from tests.hookkit import attach, make_script
 from tests.hostilekit import CASES, MARKER_LOCATION, Poster, make_world, marker_file, snapshot
@@ -29,12 +28,13 @@ def home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def poster(admin, role_user, home, tmp_path, settings):
+def poster(django_user_model, role_user, home, tmp_path, settings):
     world = make_world(tmp_path)
     settings.BORGUI_RESTORE_ROOTS = [Path(world["restore_root"])]
     settings.BORGUI_METRICS_TOKEN = "hostile-metrics-token"
-    role_user("operator")
-    return Poster({"admin": PASSWORDS["admin"], "operator": PASSWORDS["operator"]}, world)
+    # No password: the sessions are made with force_login, and hashing costs a second a case.
+    admin = django_user_model.objects.create_superuser("admin", "admin@example.com", None)
+    return Poster({"admin": lambda: admin, "operator": lambda: role_user("operator")}, world)
 
 
 def test_the_table_holds_at_least_150_cases_with_distinct_labels():
