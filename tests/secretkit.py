@@ -46,7 +46,9 @@ def build(
     repository.exported_key = f"exported-key-of-{PASSPHRASE}"
     repository.save(update_fields=["exported_key"])
     plan = make_plan("vaulted", [repository], [make_source_tree(tmp_path / "src")])
-    script = make_script("uses-a-token", '#!/bin/sh\nsleep 0.5\necho "token length ${#API_TOKEN}"\n')
+    # It prints its secret on both streams: what borgui stores and logs must show it masked.
+    body = '#!/bin/sh\nsleep 0.5\necho "token: $API_TOKEN"\necho "token again: $API_TOKEN" >&2\n'
+    script = make_script("uses-a-token", body)
     ScriptParameter.objects.create(script=script, name="API_TOKEN", secret=True)
     attach(plan, script, "pre-backup", values={"API_TOKEN": SECRET_PARAMETER})
     ScriptExecution.objects.create(
