@@ -145,3 +145,20 @@ def test_the_image_stops_in_seconds_cancelling_the_backup(how, container, slow_p
         assert result.returncode == 0, result.stdout + result.stderr
     else:
         _assert_cancelled_cleanly(run, tmp_path, manage, how, seconds)
+
+
+def test_a_worker_stopped_while_containers_are_stopped_starts_them_before_it_exits(docker_host, qcluster, tmp_path):
+    docker_host.run_container("db")
+    source = make_source_tree(tmp_path / "big", **SLOW_TREE)
+    plan = make_plan(
+        "slow", [make_repository(tmp_path / "repo")], [source], compression=SLOW_COMPRESSION, stop_containers=["db"]
+    )
+    cluster = qcluster(DOCKER_HOST=docker_host.host)
+    run = queue_and_wait_for_borg_create(plan, tmp_path)
+    assert docker_host.state("db") == "exited"
+    seconds = _stop_and_time(cluster.process, lambda: os.killpg(cluster.process.pid, signal.SIGTERM))
+    print(f"\nstop by sigterm-to-the-process-group with a container stopped: exited in {seconds:.1f} s")
+    run.refresh_from_db()
+    assert (run.status, run.reason) == ("failure", "cancelled")
+    assert docker_host.state("db") == "running"
+    assert run.container_stops.get().started_at is not None
