@@ -10,6 +10,7 @@ import time
 import pytest
 
 from common.processes import descendants
+from repositories.models import PlanRun
 from tests.conftest import ROOT
 from tests.factories import (
     SLOW_COMPRESSION,
@@ -162,3 +163,33 @@ def test_a_worker_stopped_while_containers_are_stopped_starts_them_before_it_exi
     assert (run.status, run.reason) == ("failure", "cancelled")
     assert docker_host.state("db") == "running"
     assert run.container_stops.get().started_at is not None
+
+
+def test_a_worker_whose_post_hook_outlasts_the_grace_is_killed_and_recovered(qcluster, tmp_path, manage):
+    """The post hook ignores SIGTERM and hangs (the first time): the worker gives up after
+    BORGUI_STOP_GRACE_SECONDS and kills every process below it, the hook too; the next
+    worker finishes the run."""
+    plan = make_plan(
+        "slow", [make_repository(tmp_path / "repo")], [make_source_tree(tmp_path / "big", **SLOW_TREE)],
+        compression=SLOW_COMPRESSION,
+    )  # fmt: skip
+    hung = tmp_path / "post-hung"
+    body = f'#!/bin/sh\n[ -e "{hung}" ] && exit 0\ntouch "{hung}"\ntrap "" TERM\nsleep 4326\n'
+    attach(plan, make_script("hangs-once", body), "post-backup")
+    cluster = qcluster(BORGUI_STOP_GRACE_SECONDS="3")
+    run = queue_and_wait_for_borg_create(plan, tmp_path)
+    seconds = _stop_and_time(cluster.process, lambda: os.killpg(cluster.process.pid, signal.SIGTERM))
+    print(f"\nstop with a post hook that ignores SIGTERM: exited in {seconds:.1f} s (grace 3 s)")
+    assert hung.exists() and "not stopped after 3 s, killing its processes" in cluster.log()
+    assert not _pids("sleep 4326"), "killed although it ignores SIGTERM"
+
+    qcluster()
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).finished is not None, 60, "the next worker to recover the run")
+    run.refresh_from_db()
+    assert (run.status, run.reason, run.jobs.get().post_done) == ("failure", "interrupted", True)
+    result = manage("run_backup", "slow")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _pids(pattern: str) -> list[str]:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()

@@ -12,7 +12,7 @@ the request; its main loop then passes SIGTERM to the sentinel, which passes it 
 worker processes, and runs django-q2's own stop (poison pills, the workers join). A worker
 process marks itself stopping (``common.shutdown``): the backup, restore or maintenance job
 it runs is cancelled within a heartbeat, its post steps run, and the worker exits. If the
-cluster has not stopped after ``STOP_GRACE`` seconds, its processes are killed; their
+cluster has not stopped after ``BORGUI_STOP_GRACE_SECONDS``, its processes are killed; their
 children die with them and the next worker's recovery finishes what they were doing.
 """
 
@@ -21,13 +21,13 @@ import signal
 import threading
 import time
 
+from django.conf import settings
 from django_q import cluster as q_cluster
 from django_q.management.commands import qcluster
 
 from common import shutdown
 from common.processes import descendants
 
-STOP_GRACE = 25.0  # below compose.yaml's stop_grace_period (30 s)
 _POLL = 0.2
 
 
@@ -77,11 +77,12 @@ class Command(qcluster.Command):
             os.kill(sentinel.pid, signal.SIGTERM)  # its workers cancel what they run
         # In a thread: should the sentinel die meanwhile, stop() could wait on it forever.
         threading.Thread(target=cluster.stop, name="cluster-stop", daemon=True).start()
-        deadline = time.monotonic() + STOP_GRACE
+        grace = settings.BORGUI_STOP_GRACE_SECONDS
+        deadline = time.monotonic() + grace
         while sentinel.is_alive() and time.monotonic() < deadline:
             sentinel.join(_POLL)
         if sentinel.is_alive():
-            self.stderr.write(f"qcluster: not stopped after {STOP_GRACE:.0f} s, killing its processes")
+            self.stderr.write(f"qcluster: not stopped after {grace} s, killing its processes")
             for pid in [*descendants(sentinel.pid), sentinel.pid]:
                 try:
                     os.kill(pid, signal.SIGKILL)
