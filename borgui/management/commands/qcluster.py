@@ -66,9 +66,12 @@ class Command(qcluster.Command):
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         cluster.start()
+        if options.get("run_once"):
+            cluster.stop()  # django-q2's own: lets the tasks it took finish
+            return
         while cluster.sentinel.is_alive() and not stop_requested.is_set():
             cluster.sentinel.join(_POLL)
-        if options.get("run_once") or stop_requested.is_set():
+        if stop_requested.is_set():
             self._stop(cluster)
 
     def _stop(self, cluster) -> None:
