@@ -4,8 +4,10 @@ django-q2 alone hangs when every process of the cluster gets SIGTERM at once (sy
 ``KillMode=control-group``, ``kill -- -PGID``): its sentinel and worker processes die at
 once (their SIGTERM is left at the default), and the main process's handler then blocks
 for good in ``stop_event.set()``, a multiprocessing Condition waiting for the dead
-sentinel to wake, with SIGINT ignored meanwhile. Told to stop through its main process
-alone, it waits instead for every running task to end: a backup of hours.
+sentinel to wake, with SIGINT ignored meanwhile (django-q2 issue #346: that handler blocks
+on locks even without dead children; #23: a worker that dies holding the task queue's lock
+stalls the others). Told to stop through its main process alone, it waits instead for
+every running task to end: a backup of hours.
 
 Here every process of the cluster survives SIGTERM. The main process's handler only notes
 the request; its main loop then passes SIGTERM to the sentinel, which passes it to its
