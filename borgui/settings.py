@@ -79,12 +79,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Before django_q: its `qcluster` command is borgui's (borgui/management/commands/qcluster.py).
+    "borgui",
     "django_q",
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
-    "borgui",
     "common",
     "repositories",
     "hooks",
@@ -275,6 +276,8 @@ if BORGUI_REMOTE_USER_HEADER:
 BORG_BINARY = env_str("BORGUI_BORG_BINARY", "borg")
 BORGUI_HEARTBEAT_SECONDS = 1.0
 BORGUI_STALE_AFTER_SECONDS = env_int("BORGUI_STALE_AFTER_SECONDS", 30, minimum=5)
+# How long a stopping worker waits for its jobs to cancel before it kills them (docs/stopping.md).
+BORGUI_STOP_GRACE_SECONDS = env_int("BORGUI_STOP_GRACE_SECONDS", 25, minimum=1)
 BORGUI_LEASE_WAIT_SECONDS = env_int("BORGUI_LEASE_WAIT_SECONDS", 6 * 3600, minimum=1)
 BORGUI_PENDING_EXPIRY_SECONDS = 24 * 3600
 # Archives (docs/archives.md): the index cap, and where the admin may restore to.

@@ -24,6 +24,7 @@ from archives.services import index as archive_index
 from archives.services import paths, remote_target, targets
 from archives.services.targets import RestoreRefused
 from archives.signals import restore_finished
+from common import shutdown
 from common.text import SharedBoundedText
 from repositories import borg
 from repositories.models import LeaseMode, Repository
@@ -150,7 +151,7 @@ class _Monitor(threading.Thread):
         try:
             while not self.stopped.wait(settings.BORGUI_HEARTBEAT_SECONDS):
                 self.save()
-                if RestoreJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+                if shutdown.requested() or RestoreJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
                     if not self.cancelled.is_set():
                         self.cancelled.set()
                         if self.on_cancel is not None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.tasks import async_task
 
+from common import shutdown
 from maintenance.models import MaintenanceJob, MaintenanceKind, MaintenanceTrigger
 from repositories.models import BackupPlan, LeaseMode, Repository
 from repositories.services import leases
@@ -161,10 +162,13 @@ class _Monitor(threading.Thread):
 
     def _check_cancel(self) -> None:
         ctx = self.ctx
-        if ctx.cancelled.is_set() or not MaintenanceJob.objects.filter(pk=ctx.job.pk, cancel_requested=True).exists():
+        if ctx.cancelled.is_set():
+            return
+        stopping = shutdown.requested()
+        if not stopping and not MaintenanceJob.objects.filter(pk=ctx.job.pk, cancel_requested=True).exists():
             return
         ctx.cancelled.set()
-        ctx.log("cancel requested: stopping")
+        ctx.log(shutdown.REASON if stopping else "cancel requested: stopping")
         for callback in list(ctx.on_cancel):
             threading.Thread(target=callback, daemon=True).start()
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from common import shutdown
 from common.periodic import Periodic
 from common.text import SharedBoundedText, printable
 from repositories import progress as estimates
@@ -116,8 +117,9 @@ class RunMonitor(Periodic):
     def _check_cancel(self) -> None:
         if self.cancelled.is_set():
             return
-        if PlanRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
+        stopping = shutdown.requested()
+        if stopping or PlanRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
             self.cancelled.set()
-            self.log("cancel requested: stopping")
+            self.log(shutdown.REASON if stopping else "cancel requested: stopping")
             for callback in list(self.on_cancel):
                 threading.Thread(target=callback, daemon=True).start()

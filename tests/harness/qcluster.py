@@ -34,8 +34,7 @@ class QCluster:
         self.process.wait()
 
     def stop(self) -> None:
-        # SIGTERM to the cluster's main process only: it stops its workers itself (SIGTERM
-        # to every process of the group leaves it hanging).
+        # SIGTERM to the cluster's main process, as `docker stop` does: it stops its workers.
         if self.process is not None:
             terminate(self.process, 30)
 
