@@ -1,0 +1,181 @@
+"""The worker killed with SIGKILL at each point of a backup, a restore and a check, then
+recovered by the next worker (docs/reliability.md). Every case ends with the same
+checks (tests/faultkit.py): no container left stopped, no run stuck, no lease held, the
+next backup succeeds without a break-lock, and the archives made before are intact."""
+
+import time
+
+import pytest
+
+from archives.models import RestoreJob
+from archives.services import restore
+from maintenance.models import MaintenanceJob
+from maintenance.services import jobs as maintenance_jobs
+from repositories.models import PlanRun, RepositoryJob, SourceMount
+from repositories.services import runs
+from tests.archivekit import create_archive, indexed_archive
+from tests.factories import SLOW_COMPRESSION, make_plan, make_repository, make_source_tree
+from tests.faultkit import assert_survived, borg_pid, frozen, pids, sleep_once
+from tests.harness.net import wait_for
+from tests.hookkit import attach, make_script
+from tests.remotekit import connect, sshfs_mounts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def world(tmp_path, docker_host):
+    """A repository with an archive made before the fault, a container the plan stops."""
+    docker_host.run_container("db")
+    repository = make_repository(tmp_path / "repo")
+    create_archive(repository, make_source_tree(tmp_path / "earlier"), "before-the-fault")
+    plan = make_plan("faulty", [repository], [make_source_tree(tmp_path / "src")], stop_containers=["db"])
+    return plan, repository
+
+
+def _hook(owner, tmp_path, hook_type: str) -> int:
+    body, seconds = sleep_once(tmp_path / f"{hook_type}-started")
+    attach(owner, make_script(f"sleepy-{hook_type}", body), hook_type)
+    return seconds
+
+
+def _in_pre_hook(plan, repository, tmp_path, docker):
+    seconds = _hook(plan, tmp_path, "pre-backup")
+    return lambda run: wait_for(lambda: pids(f"sleep {seconds}"), 60, "the pre hook"), seconds
+
+
+def _after_containers_stopped(plan, repository, tmp_path, docker):
+    # The repository's pre hook runs after the plan's container stop (docs/running-plans.md#order).
+    seconds = _hook(repository, tmp_path, "pre-backup")
+
+    def reached(run):
+        wait_for(lambda: pids(f"sleep {seconds}"), 60, "the repository pre hook")
+        assert docker.state("db") == "exited"
+
+    return reached, seconds
+
+
+def _in_post_hook(plan, repository, tmp_path, docker):
+    seconds = _hook(repository, tmp_path, "post-backup")
+    return lambda run: wait_for(lambda: pids(f"sleep {seconds}"), 60, "the post hook"), seconds
+
+
+def _in_borg_create(plan, repository, tmp_path, docker):
+    # 24 MB at zstd,22 (tests/factories.py): borg holds its lock for a second or more.
+    plan.sources.append(str(make_source_tree(tmp_path / "medium", files=60, size=400_000)))
+    plan.compression = SLOW_COMPRESSION
+    plan.save()
+    return lambda run: borg_pid("create", repository.location, locked=tmp_path / "repo"), None
+
+
+# point → (how to get there, the job's status after recovery: a job never reached is skipped)
+KILL_POINTS = {
+    "pre hook": (_in_pre_hook, "skipped"),
+    "after containers were stopped": (_after_containers_stopped, "failure"),
+    "borg create": (_in_borg_create, "failure"),
+    "post hook": (_in_post_hook, "failure"),
+}
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_worker_killed_during_a_backup_is_recovered(point, world, qcluster, tmp_path, docker_host):
+    plan, repository = world
+    prepare, job_status = KILL_POINTS[point]
+    reached, hook_sleep = prepare(plan, repository, tmp_path, docker_host)
+    first = qcluster(DOCKER_HOST=docker_host.host)
+    run = runs.queue_run(plan)
+    found = reached(run)
+    if point == "borg create":
+        with frozen(found):  # borg holds its lock, half way through, when its worker dies
+            first.kill_hard()
+    else:
+        first.kill_hard()
+    killed = time.monotonic()
+    assert PlanRun.objects.get(pk=run.pk).status == "running", "nobody has noticed yet"
+
+    qcluster(DOCKER_HOST=docker_host.host)
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the next worker to recover the run")
+    print(f"\nfault: worker SIGKILL during {point}: recovered in {time.monotonic() - killed:.1f} s")
+    run.refresh_from_db()
+    assert run.reason == "interrupted"
+    assert "interrupted: its worker" in run.log
+    assert run.jobs.get().status == job_status
+    if hook_sleep is not None:
+        assert not pids(f"sleep {hook_sleep}"), "the hook outlived its worker"
+    assert not pids(f"borg .*{repository.location}")
+    assert_survived(plan, [repository], docker_host, ["db"], ["before-the-fault"])
+
+
+def test_a_worker_killed_during_a_restore_is_recovered(qcluster, tmp_path, docker_host, settings):
+    repository = make_repository(tmp_path / "repo")
+    source = make_source_tree(tmp_path / "src", files=20)
+    found = indexed_archive(repository, source, "before-the-fault")
+    plan = make_plan("faulty", [repository], [source])
+    job = restore.request(found, [], target=str(tmp_path / "restored"), admin_group=True)
+    # The next worker treats a heartbeat older than 5 s as dead (30 s by default).
+    first = qcluster(BORGUI_STALE_AFTER_SECONDS="5")
+    restore.queue(job)
+    with frozen(borg_pid("extract", repository.location)):
+        first.kill_hard()
+    killed = time.monotonic()
+    assert RestoreJob.objects.get(pk=job.pk).status == "running"
+    time.sleep(5)
+    qcluster(BORGUI_STALE_AFTER_SECONDS="5")
+    wait_for(lambda: RestoreJob.objects.get(pk=job.pk).status == "failure", 60, "recovery to finish the restore")
+    print(f"\nfault: worker SIGKILL during a restore: recovered in {time.monotonic() - killed:.1f} s")
+    job.refresh_from_db()
+    assert job.reason == "interrupted: the worker running it stopped"
+    assert not pids(f"borg .*{repository.location}")
+    settings.BORGUI_STALE_AFTER_SECONDS = 5
+    assert_survived(plan, [repository], archives_before=["before-the-fault"])
+    # Nothing lost: the same restore, asked again, puts every file back.
+    again = restore.request(found, [], target=str(tmp_path / "again"), admin_group=True)
+    assert restore.execute(again) == "success"
+    assert sorted(p.name for p in (tmp_path / "again").rglob("*.bin")) == sorted(p.name for p in source.iterdir())
+
+
+def test_a_worker_killed_during_a_check_is_recovered(qcluster, tmp_path, settings):
+    repository = make_repository(tmp_path / "repo")
+    source = make_source_tree(tmp_path / "src")
+    create_archive(repository, source, "before-the-fault")
+    plan = make_plan("faulty", [repository], [source])
+    job = maintenance_jobs.create_job("check", repository=repository)
+    first = qcluster(BORGUI_STALE_AFTER_SECONDS="5")
+    maintenance_jobs.queue(job)
+    with frozen(borg_pid("check", repository.location, locked=tmp_path / "repo")):
+        first.kill_hard()
+    killed = time.monotonic()
+    assert MaintenanceJob.objects.get(pk=job.pk).status == "running"
+    time.sleep(5)
+    qcluster(BORGUI_STALE_AFTER_SECONDS="5")
+    wait_for(lambda: MaintenanceJob.objects.get(pk=job.pk).status == "failure", 90, "recovery to finish the check")
+    print(f"\nfault: worker SIGKILL during a check: recovered in {time.monotonic() - killed:.1f} s")
+    job.refresh_from_db()
+    assert job.reason == "interrupted: the process running it stopped"
+    assert not pids(f"borg .*{repository.location}")
+    settings.BORGUI_STALE_AFTER_SECONDS = 5
+    assert_survived(plan, [repository], archives_before=["before-the-fault"])
+
+
+def test_a_worker_killed_during_an_sshfs_backup_is_recovered_and_unmounted(qcluster, tmp_path, remote_sshd):
+    remote_sshd.remote("rm -rf /srv/faults && mkdir -p /srv/faults && echo hello > /srv/faults/a.txt")
+    repository = make_repository(tmp_path / "repo")
+    create_archive(repository, make_source_tree(tmp_path / "earlier"), "before-the-fault")
+    plan = make_plan("pull", [repository], ["/srv/faults"], source_connection=connect(remote_sshd), sources_on="source")
+    first = qcluster()
+    run = runs.queue_run(plan)
+    with frozen(borg_pid("create", repository.location, locked=tmp_path / "repo")):
+        assert RepositoryJob.objects.get(run=run).status == "running"
+        [mount_point] = sshfs_mounts()
+        first.kill_hard()
+    killed = time.monotonic()
+    assert sshfs_mounts() == [mount_point], "sshfs runs in a session of its own: it outlives the worker"
+    qcluster()
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the next worker to recover the run")
+    wait_for(lambda: not sshfs_mounts(), 30, "recovery to unmount")
+    print(f"\nfault: worker SIGKILL during an SSHFS backup: recovered in {time.monotonic() - killed:.1f} s")
+    assert SourceMount.objects.get(run=run).unmounted_at is not None
+    wait_for(lambda: not pids(f"sshfs .*{mount_point}"), 10, "sshfs to exit")
+    after = assert_survived(plan, [repository], archives_before=["before-the-fault"])
+    assert sshfs_mounts() == [] and SourceMount.objects.get(run=after).unmounted_at is not None
+    remote_sshd.remote("rm -rf /srv/faults")
