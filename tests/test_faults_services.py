@@ -5,8 +5,11 @@ middle of a run. Each ends with the checks of tests/faultkit.py."""
 
 import os
 import signal
+import subprocess
+import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -14,14 +17,15 @@ from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
 from notifications.models import DeliveryAttempt, Event, WorkerHeartbeat
-from repositories.models import PlanRun
+from repositories.models import PlanRun, SourceMount
 from repositories.services import runs, scheduling
 from tests.archivekit import create_archive
-from tests.factories import make_plan, make_repository, make_source_tree
-from tests.faultkit import assert_survived, pids
+from tests.factories import SLOW_COMPRESSION, make_plan, make_repository, make_source_tree
+from tests.faultkit import assert_survived, borg_pid, pids
 from tests.harness.net import wait_for
 from tests.hookkit import attach, make_script
 from tests.notifykit import closed_port_url
+from tests.remotekit import connect, sshfs_mounts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -121,4 +125,112 @@ def test_two_workers_with_one_due_schedule_make_exactly_one_run(tmp_path, earlie
     assert Task.objects.get(name="again").result == "slot already run"
     made = list(PlanRun.objects.values_list("trigger", "status", "scheduled_for"))
     assert made == [("schedule", "success", due)], made
+    assert_survived(plan, [earlier], archives_before=["before-the-fault"])
+
+
+# --- the repository's disk full -------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 20 MB tmpfs of its own for the repository."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "borgui-full", str(disk)], check=True)
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_full_repository_disk_fails_the_run_clearly_and_loses_nothing(tmp_path, small_disk, docker_host):
+    docker_host.run_container("db")
+    repository = make_repository(small_disk / "repo")
+    create_archive(repository, make_source_tree(tmp_path / "earlier"), "before-the-fault")
+    # 40 MB that does not compress, for a 20 MB disk.
+    big = make_source_tree(tmp_path / "big", files=40, size=1_000_000)
+    plan = make_plan("faulty", [repository], [big], compression="lz4", stop_containers=["db"])
+    started = time.monotonic()
+    run = runs.run_in_foreground(plan)
+    print(f"\nfault: repository disk full: run ended in {time.monotonic() - started:.1f} s")
+    job = run.jobs.get()
+    assert (run.status, job.status) == ("failure", "failure"), run.log
+    assert "No space left on device" in run.log
+    assert docker_host.state("db") == "running"
+    # The administrator makes room; the next backup needs nothing else.
+    subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
+    assert_survived(plan, [repository], docker_host, ["db"], ["before-the-fault"])
+
+
+# --- the SSH source host gone mid-backup ----------------------------------------------------
+
+
+def _power_off(server) -> None:
+    """Every process of the source host (its mount namespace) killed at once: sshd and the
+    sessions it forked for borgui's sshfs, as when the machine loses power."""
+    namespace = os.readlink(f"/proc/{server.process.pid}/ns/mnt")
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "ns" / "mnt") == namespace:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass  # gone already
+    server.process.wait(10)
+
+
+@pytest.fixture
+def source_host():
+    """A source host of this test alone (killing it hurts no other test)."""
+    from tests.harness.sshd import SSHServer
+
+    server = SSHServer(private_dir="/srv")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_the_ssh_source_host_gone_mid_backup_fails_the_run_and_unmounts(tmp_path, earlier, source_host):
+    # 40 MB at zstd,22 (tests/factories.py): borg reads the mount for seconds.
+    source_host.remote(
+        "mkdir -p /srv/data && for i in $(seq 100); do head -c 400000 /dev/urandom > /srv/data/f$i; done"
+    )
+    connection = connect(source_host)
+    plan = make_plan(
+        "pull",
+        [earlier],
+        ["/srv/data"],
+        source_connection=connection,
+        sources_on="source",
+        compression=SLOW_COMPRESSION,
+    )
+    outcome = {}
+
+    def back_up():
+        from django.db import connection
+
+        try:
+            outcome["run"] = runs.run_in_foreground(plan)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=back_up)
+    worker.start()
+    borg_pid("create", earlier.location, locked=tmp_path / "repo")
+    time.sleep(0.5)
+    [mount_point] = sshfs_mounts()
+    _power_off(source_host)
+    killed = time.monotonic()
+    worker.join(120)
+    assert not worker.is_alive(), "the run hangs on the dead mount"
+    print(f"\nfault: SSH source host gone mid-backup: run ended {time.monotonic() - killed:.1f} s later")
+    run = outcome["run"]
+    # borg itself only warns (exit 1) about the files it could not read.
+    assert run.status == "failure", run.log
+    reason = f"the connection to web1 (root@127.0.0.1:{source_host.port}) was lost during borg create: /srv/data"
+    assert run.jobs.get().reason.startswith(reason), run.log
+    assert f"main: {reason} incomplete in archive pull-" in run.log
+    assert sshfs_mounts() == []
+    assert SourceMount.objects.get(run=run).unmounted_at is not None
+    assert not pids(f"sshfs .*{mount_point}")
+    # The host is back: the next backup of the same plan works.
+    source_host.start()
+    source_host.remote("mkdir -p /srv/data && echo back > /srv/data/f1")
     assert_survived(plan, [earlier], archives_before=["before-the-fault"])

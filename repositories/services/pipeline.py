@@ -230,6 +230,8 @@ class _PlanRunner:
         self._record_create(job, archive, result)
         status = status_from_borg_exit(result.exit_code)
         self.log(f"{repository.name}: borg create {archive} exit {result.exit_code}: {status.value}")
+        if sources.lost:  # whatever borg said, the archive lacks what it could not read
+            raise remote_sources.SourceUnavailable(f"{sources.lost} in archive {archive}")
         if status == Status.FAILURE:
             self.log(f"{repository.name}: {result.error_line()}")
         return status
