@@ -6,6 +6,7 @@ middle of a run. Each ends with the checks of tests/faultkit.py."""
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -19,15 +20,17 @@ from django_q.tasks import async_task
 from notifications.models import DeliveryAttempt, Event, WorkerHeartbeat
 from repositories.models import PlanRun, SourceMount
 from repositories.services import runs, scheduling
+from repositories.services.containers import retry_failed_starts
 from tests.archivekit import create_archive
-from tests.factories import SLOW_COMPRESSION, make_plan, make_repository, make_source_tree
+from tests.factories import BORG, SLOW_COMPRESSION, fresh_borg_env, make_plan, make_repository, make_source_tree
 from tests.faultkit import assert_survived, borg_pid, pids
 from tests.harness.net import wait_for
 from tests.hookkit import attach, make_script
-from tests.notifykit import closed_port_url
+from tests.notifykit import closed_port_url, json_channel
 from tests.remotekit import connect, sshfs_mounts
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -201,18 +204,7 @@ def test_the_ssh_source_host_gone_mid_backup_fails_the_run_and_unmounts(tmp_path
         sources_on="source",
         compression=SLOW_COMPRESSION,
     )
-    outcome = {}
-
-    def back_up():
-        from django.db import connection
-
-        try:
-            outcome["run"] = runs.run_in_foreground(plan)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=back_up)
-    worker.start()
+    worker, outcome = _in_background(plan)
     borg_pid("create", earlier.location, locked=tmp_path / "repo")
     time.sleep(0.5)
     [mount_point] = sshfs_mounts()
@@ -234,3 +226,162 @@ def test_the_ssh_source_host_gone_mid_backup_fails_the_run_and_unmounts(tmp_path
     source_host.start()
     source_host.remote("mkdir -p /srv/data && echo back > /srv/data/f1")
     assert_survived(plan, [earlier], archives_before=["before-the-fault"])
+
+
+# --- the Docker daemon stopped during a run -------------------------------------------------
+
+WAIT_FOR_GO = """#!/bin/sh
+touch "{waiting}"
+while [ ! -e "{go}" ]; do sleep 0.1; done
+"""
+
+
+def _in_background(plan) -> tuple[threading.Thread, dict]:
+    """run_in_foreground in a thread (its own database connection), so the test acts meanwhile."""
+    outcome = {}
+
+    def back_up():
+        from django.db import connection
+
+        try:
+            outcome["run"] = runs.run_in_foreground(plan)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=back_up)
+    thread.start()
+    return thread, outcome
+
+
+def _pause_after_the_container_stop(plan, tmp_path) -> tuple[Path, Path]:
+    """A repository pre hook (after the plan's container stop) that waits for the test."""
+    waiting, go = tmp_path / "waiting", tmp_path / "go"
+    script = make_script("wait-for-go", WAIT_FOR_GO.format(waiting=waiting, go=go))
+    attach(plan.ordered_repositories()[0], script, "pre-backup")
+    return waiting, go
+
+
+@pytest.fixture
+def private_dockerd(monkeypatch):
+    """A Docker daemon of this test alone: stopping it hurts no other test."""
+    from tests.harness.dockerd import DockerDaemon
+
+    daemon = DockerDaemon()
+    daemon.start()
+    monkeypatch.setenv("DOCKER_HOST", daemon.host)
+    yield daemon
+    daemon.stop()
+
+
+def test_the_docker_daemon_stopped_during_a_run_is_retried_and_told(tmp_path, earlier, private_dockerd, receiver):
+    from tests.harness.processes import terminate
+
+    private_dockerd.run_container("db")
+    json_channel(receiver, events=["containers"])
+    WorkerHeartbeat.objects.all().delete()  # no worker: the run delivers its notifications itself
+    plan = make_plan("faulty", [earlier], [make_source_tree(tmp_path / "src")], stop_containers=["db"])
+    waiting, go = _pause_after_the_container_stop(plan, tmp_path)
+    thread, outcome = _in_background(plan)
+    wait_for(waiting.exists, 60, "the container stop and the pre hook")
+    assert private_dockerd.state("db") == "exited"
+    terminate(private_dockerd.process, 30)
+    stopped = time.monotonic()
+    go.touch()
+    thread.join(120)
+    run = outcome["run"]
+    # The backup is made; the start is tried three times within the run, then left to the worker.
+    assert run.status == "success", run.log
+    assert "container start: trying again in 2s" in run.log and "container start: trying again in 5s" in run.log
+    assert "container start: still stopped: db; the worker tries again every minute for an hour" in run.log
+    [message] = [r.json() for r in receiver.wait_for(1)]
+    assert message["title"] == "borgui: containers not started (faulty)"
+    assert Event.objects.filter(kind="containers", run=run).count() == 1
+
+    private_dockerd.start()  # the daemon is back
+    assert private_dockerd.state("db") == "exited"
+    assert retry_failed_starts() == 1  # the worker's minute task
+    print(f"\nfault: Docker daemon stopped during a run: db running again {time.monotonic() - stopped:.1f} s later")
+    run.refresh_from_db()
+    assert "container start: trying again (db)" in run.log and "container start: started db again" in run.log
+    go.unlink()
+    plan.ordered_repositories()[0].hook_attachments.all().delete()
+    assert_survived(plan, [earlier], private_dockerd, ["db"], ["before-the-fault"])
+
+
+# --- PostgreSQL restarted during a run ------------------------------------------------------
+
+SET_UP = """
+from pathlib import Path
+from tests.archivekit import create_archive
+from tests.factories import make_plan, make_repository, make_source_tree
+from tests.hookkit import attach, make_script
+tmp = Path({tmp!r})
+repository = make_repository(tmp / "repo")
+create_archive(repository, make_source_tree(tmp / "earlier"), "before-the-fault")
+plan = make_plan("faulty", [repository], [make_source_tree(tmp / "src")], stop_containers=["db"])
+attach(repository, make_script("wait-for-go", {hook!r}), "pre-backup")
+"""
+REPORT = """
+import json
+from repositories.models import ContainerStop, PlanRun
+print(json.dumps({
+    "runs": [[r.status, r.reason, r.log] for r in PlanRun.objects.order_by("id")],
+    "stops": [[s.name, bool(s.stopped_at), bool(s.started_at)] for s in ContainerStop.objects.order_by("id")],
+}))
+"""
+
+
+@pytest.fixture
+def private_postgres():
+    from tests.harness.postgres import PrivatePostgres
+
+    server = PrivatePostgres().start()
+    yield server
+    server.stop()
+
+
+def test_postgresql_restarted_during_a_run(tmp_path, private_postgres, docker_host, manage, subprocess_env):
+    import json
+
+    db = {"DATABASE_URL": private_postgres.url, "DOCKER_HOST": docker_host.host}
+    assert manage("migrate", "-v0", env=db).returncode == 0
+    waiting, go = tmp_path / "waiting", tmp_path / "go"
+    hook = WAIT_FOR_GO.format(waiting=waiting, go=go)
+    made = manage("shell", "-c", SET_UP.format(tmp=str(tmp_path), hook=hook), env=db)
+    assert made.returncode == 0, made.stderr
+    docker_host.run_container("db")
+
+    backup = subprocess.Popen(
+        [sys.executable, "manage.py", "run_backup", "faulty"], env={**subprocess_env, **db}, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    wait_for(waiting.exists, 60, "the container stop and the pre hook")
+    assert docker_host.state("db") == "exited"
+    private_postgres.restart()
+    restarted = time.monotonic()
+    go.touch()
+    output = backup.communicate(timeout=120)[0].decode(errors="replace")
+    took = time.monotonic() - restarted
+    print(f"\nfault: PostgreSQL restarted during a run: run_backup ended {took:.1f} s later, exit {backup.returncode}")
+    # The hook's record was being written when the server went: that step fails, every later
+    # step gets a new connection, the containers come back and the run is recorded.
+    assert backup.returncode == 2 and output.splitlines()[-1] == "status: failure", output
+    report = json.loads(manage("shell", "-c", REPORT, env=db).stdout.splitlines()[-1])
+    [(status, _reason, log)] = report["runs"]
+    assert status == "failure" and "main: pre step error: terminating connection" in log, log
+    assert "container start: started db again" in log
+    assert report["stops"] == [["db", True, True]]
+    assert docker_host.state("db") == "running"
+
+    # The next backup (the hook fixed) needs nothing else, and the earlier archive is there.
+    fixed = manage(
+        "shell", "-c", "from hooks.models import HookAttachment; HookAttachment.objects.all().delete()", env=db
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    after = manage("run_backup", "faulty", env=db)
+    assert after.returncode == 0, after.stdout + after.stderr
+    report = json.loads(manage("shell", "-c", REPORT, env=db).stdout.splitlines()[-1])
+    assert [run[0] for run in report["runs"]] == ["failure", "success"]
+    borg_env = fresh_borg_env(tmp_path / "home", BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes")
+    listed = subprocess.run([BORG, "list", "--short", str(tmp_path / "repo")], env=borg_env, capture_output=True)
+    assert listed.stdout.decode().split()[0] == "before-the-fault"

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from common.db import reconnect_if_broken
 from repositories import archive_names, borg
 from repositories.models import BackupPlan, OnRepositoryFailure, PlanRun, Repository, RepositoryJob
 from repositories.services import leases, remote_sources, steps
@@ -76,6 +77,7 @@ def execute(run: PlanRun, echo=None) -> Status:
         try:
             status = runner.execute()
         finally:
+            reconnect_if_broken()
             leases.release_all(run)
         runner.after_leases()
     return status
@@ -319,6 +321,7 @@ class _PlanRunner:
 
     def _finish(self, status: Status, reason: str = "") -> Status:
         self.log(f"run {self.run.pk} finished: {status.value}" + (f" ({reason})" if reason else ""))
+        reconnect_if_broken()
         # The whole log with the final status: whoever sees "finished" sees everything.
         PlanRun.objects.filter(pk=self.run.pk).update(
             status=status, reason=reason[:500], finished=timezone.now(), log=self.log.value()
