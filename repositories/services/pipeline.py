@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -36,6 +37,22 @@ class PlanAlreadyRunning(Exception):
 
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_gone(worker: str) -> bool:
+    """WORKER (a worker_identity) is a process of this machine that is gone."""
+    host, _, pid = worker.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def _pid_alive(pid: int) -> bool:
+    """Is the process running? A zombie (killed, not yet reaped by its parent) is not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name in parentheses, which may itself contain spaces.
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def create_run(plan: BackupPlan, trigger: str, only: Repository | None = None, scheduled_for=None) -> PlanRun:
