@@ -29,7 +29,7 @@ from tests.hookkit import attach, make_script
 from tests.notifykit import closed_port_url, json_channel
 from tests.remotekit import connect, sshfs_mounts
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -3,6 +3,8 @@ recovered by the next worker (docs/reliability.md). Every case ends with the sam
 checks (tests/faultkit.py): no container left stopped, no run stuck, no lease held, the
 next backup succeeds without a break-lock, and the archives made before are intact."""
 
+import os
+import signal
 import time
 
 import pytest
@@ -20,7 +22,7 @@ from tests.harness.net import wait_for
 from tests.hookkit import attach, make_script
 from tests.remotekit import connect, sshfs_mounts
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 
 
 @pytest.fixture
@@ -42,6 +44,13 @@ def _hook(owner, tmp_path, hook_type: str) -> int:
 def _in_pre_hook(plan, repository, tmp_path, docker):
     seconds = _hook(plan, tmp_path, "pre-backup")
     return lambda run: wait_for(lambda: pids(f"sleep {seconds}"), 60, "the pre hook"), seconds
+
+
+def _in_pre_hook_with_a_child(plan, repository, tmp_path, docker):
+    """The hook's sleep is its child (no exec): the parent-death signal reaches only the shell."""
+    body, seconds = sleep_once(tmp_path / "pre-backup-started")
+    attach(plan, make_script("sleepy-child", body.replace("exec sleep", "sleep")), "pre-backup")
+    return lambda run: wait_for(lambda: pids(f"sleep {seconds}"), 60, "the pre hook's child"), seconds
 
 
 def _after_containers_stopped(plan, repository, tmp_path, docker):
@@ -71,13 +80,23 @@ def _in_borg_create(plan, repository, tmp_path, docker):
 # point → (how to get there, the job's status after recovery: a job never reached is skipped)
 KILL_POINTS = {
     "pre hook": (_in_pre_hook, "skipped"),
+    "pre hook with a child": (_in_pre_hook_with_a_child, "skipped"),
     "after containers were stopped": (_after_containers_stopped, "failure"),
     "borg create": (_in_borg_create, "failure"),
     "post hook": (_in_post_hook, "failure"),
 }
 
 
-@pytest.mark.parametrize("point", KILL_POINTS)
+GRANDCHILD = pytest.mark.xfail(
+    strict=True,
+    reason="the hook's child outlives a killed worker until recovery kills the hook's process group "
+    "(issue 17, the shutdown helper's fix; then remove this mark)",
+)
+
+
+@pytest.mark.parametrize(
+    "point", [pytest.param(p, marks=GRANDCHILD) if p == "pre hook with a child" else p for p in KILL_POINTS]
+)
 def test_a_worker_killed_during_a_backup_is_recovered(point, world, qcluster, tmp_path, docker_host):
     plan, repository = world
     prepare, job_status = KILL_POINTS[point]
@@ -101,7 +120,11 @@ def test_a_worker_killed_during_a_backup_is_recovered(point, world, qcluster, tm
     assert "interrupted: its worker" in run.log
     assert run.jobs.get().status == job_status
     if hook_sleep is not None:
-        assert not pids(f"sleep {hook_sleep}"), "the hook outlived its worker"
+        try:
+            assert not pids(f"sleep {hook_sleep}"), "the hook (or its child) outlived its worker"
+        finally:
+            for pid in pids(f"sleep {hook_sleep}"):
+                os.kill(pid, signal.SIGKILL)
     assert not pids(f"borg .*{repository.location}")
     assert_survived(plan, [repository], docker_host, ["db"], ["before-the-fault"])
 
