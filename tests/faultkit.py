@@ -15,7 +15,19 @@ from repositories import borg
 from repositories.models import ContainerStop, LeaseMode, PlanRun
 from repositories.services import leases, runs
 from repositories.status import Status
+from tests.archivekit import create_archive
+from tests.factories import make_repository, make_source_tree
 from tests.harness.net import wait_for
+
+EARLIER = "before-the-fault"  # the archive every case makes before its fault, and checks after it
+
+
+def repository_with_an_earlier_archive(path: Path, scratch: Path):
+    """A repository at PATH holding the archive EARLIER (of a small tree made under SCRATCH)."""
+    repository = make_repository(path)
+    create_archive(repository, make_source_tree(scratch / "earlier"), EARLIER)
+    return repository
+
 
 # A hook that sleeps the first time it runs only: recovery runs an unfinished post chain
 # again, and must not hang on it.
@@ -77,7 +89,7 @@ def archive_names(repository) -> list[str]:
     return result.stdout.split()
 
 
-def assert_survived(plan, repositories, docker=None, containers=(), archives_before=()) -> PlanRun:
+def assert_survived(plan, repositories, docker=None, containers=(), archives_before=(EARLIER,)) -> PlanRun:
     """No container left stopped, no run stuck, no lease held, the repository usable by the
     next backup without a break-lock, nothing lost. Returns that next backup's run."""
     if docker is not None:

@@ -17,13 +17,12 @@ from django.utils import timezone
 from django_q.models import Schedule, Task
 from django_q.tasks import async_task
 
-from notifications.models import DeliveryAttempt, Event, WorkerHeartbeat
+from notifications.models import Channel, DeliveryAttempt, Event, WorkerHeartbeat
 from repositories.models import PlanRun, SourceMount
 from repositories.services import runs, scheduling
 from repositories.services.containers import retry_failed_starts
-from tests.archivekit import create_archive
-from tests.factories import BORG, SLOW_COMPRESSION, fresh_borg_env, make_plan, make_repository, make_source_tree
-from tests.faultkit import assert_survived, borg_pid, pids
+from tests.factories import BORG, SLOW_COMPRESSION, fresh_borg_env, make_plan, make_source_tree
+from tests.faultkit import EARLIER, assert_survived, borg_pid, pids, repository_with_an_earlier_archive
 from tests.harness.net import wait_for
 from tests.hookkit import attach, make_script
 from tests.notifykit import closed_port_url, json_channel
@@ -36,8 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def earlier(tmp_path):
     """A repository holding an archive made before the fault."""
-    repository = make_repository(tmp_path / "repo")
-    create_archive(repository, make_source_tree(tmp_path / "earlier"), "before-the-fault")
+    repository = repository_with_an_earlier_archive(tmp_path / "repo", tmp_path)
     return repository
 
 
@@ -81,15 +79,13 @@ def test_a_hook_that_ignores_sigterm_and_forks_a_daemon_is_killed_at_its_timeout
         for pid in pids(f"{seconds}"):
             os.kill(pid, signal.SIGKILL)
     attachment.delete()  # what the user does next: fix the hook
-    assert_survived(plan, [earlier], archives_before=["before-the-fault"])
+    assert_survived(plan, [earlier])
 
 
 # --- the notification target down ----------------------------------------------------------
 
 
 def test_a_notification_target_down_is_retried_and_recorded_and_the_run_is_unaffected(tmp_path, earlier, qcluster):
-    from notifications.models import Channel
-
     Channel.objects.create(name="down", url=closed_port_url(), events=["success"])
     plan = make_plan("faulty", [earlier], [make_source_tree(tmp_path / "src")])
     qcluster(BORGUI_NOTIFY_RETRY_SECONDS="1")
@@ -106,7 +102,7 @@ def test_a_notification_target_down_is_retried_and_recorded_and_the_run_is_unaff
     assert (attempts[2].at - attempts[0].at).total_seconds() >= 3
     assert Event.objects.get(run=run).claimed is not None
     print(f"\nfault: notification target down: 3 tries over {(attempts[2].at - attempts[0].at).total_seconds():.1f} s")
-    assert_survived(plan, [earlier], archives_before=["before-the-fault"])
+    assert_survived(plan, [earlier])
 
 
 # --- two workers and one due schedule -------------------------------------------------------
@@ -128,7 +124,7 @@ def test_two_workers_with_one_due_schedule_make_exactly_one_run(tmp_path, earlie
     assert Task.objects.get(name="again").result == "slot already run"
     made = list(PlanRun.objects.values_list("trigger", "status", "scheduled_for"))
     assert made == [("schedule", "success", due)], made
-    assert_survived(plan, [earlier], archives_before=["before-the-fault"])
+    assert_survived(plan, [earlier])
 
 
 # --- the repository's disk full -------------------------------------------------------------
@@ -146,8 +142,7 @@ def small_disk(tmp_path):
 
 def test_a_full_repository_disk_fails_the_run_clearly_and_loses_nothing(tmp_path, small_disk, docker_host):
     docker_host.run_container("db")
-    repository = make_repository(small_disk / "repo")
-    create_archive(repository, make_source_tree(tmp_path / "earlier"), "before-the-fault")
+    repository = repository_with_an_earlier_archive(small_disk / "repo", tmp_path)
     # 40 MB that does not compress, for a 20 MB disk.
     big = make_source_tree(tmp_path / "big", files=40, size=1_000_000)
     plan = make_plan("faulty", [repository], [big], compression="lz4", stop_containers=["db"])
@@ -160,7 +155,7 @@ def test_a_full_repository_disk_fails_the_run_clearly_and_loses_nothing(tmp_path
     assert docker_host.state("db") == "running"
     # The administrator makes room; the next backup needs nothing else.
     subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
-    assert_survived(plan, [repository], docker_host, ["db"], ["before-the-fault"])
+    assert_survived(plan, [repository], docker_host, ["db"])
 
 
 # --- the SSH source host gone mid-backup ----------------------------------------------------
@@ -225,7 +220,7 @@ def test_the_ssh_source_host_gone_mid_backup_fails_the_run_and_unmounts(tmp_path
     # The host is back: the next backup of the same plan works.
     source_host.start()
     source_host.remote("mkdir -p /srv/data && echo back > /srv/data/f1")
-    assert_survived(plan, [earlier], archives_before=["before-the-fault"])
+    assert_survived(plan, [earlier])
 
 
 # --- the Docker daemon stopped during a run -------------------------------------------------
@@ -305,26 +300,27 @@ def test_the_docker_daemon_stopped_during_a_run_is_retried_and_told(tmp_path, ea
     assert "container start: trying again (db)" in run.log and "container start: started db again" in run.log
     go.unlink()
     plan.ordered_repositories()[0].hook_attachments.all().delete()
-    assert_survived(plan, [earlier], private_dockerd, ["db"], ["before-the-fault"])
+    assert_survived(plan, [earlier], private_dockerd, ["db"])
 
 
 # --- PostgreSQL restarted during a run ------------------------------------------------------
 
 SET_UP = """
 from pathlib import Path
-from tests.archivekit import create_archive
-from tests.factories import make_plan, make_repository, make_source_tree
+from tests.factories import make_plan, make_source_tree
+from tests.faultkit import repository_with_an_earlier_archive
 from tests.hookkit import attach, make_script
 tmp = Path({tmp!r})
-repository = make_repository(tmp / "repo")
-create_archive(repository, make_source_tree(tmp / "earlier"), "before-the-fault")
+repository = repository_with_an_earlier_archive(tmp / "repo", tmp)
 plan = make_plan("faulty", [repository], [make_source_tree(tmp / "src")], stop_containers=["db"])
 attach(repository, make_script("wait-for-go", {hook!r}), "pre-backup")
 """
 REPORT = """
 import json
-from repositories.models import ContainerStop, PlanRun
+from repositories.models import ContainerStop, PlanRun, RepositoryHold, RepositoryLease
 print(json.dumps({
+    "leases": list(RepositoryLease.objects.exclude(run=None).values_list("run_id", flat=True))
+    + list(RepositoryHold.objects.values_list("pk", flat=True)),
     "runs": [[r.status, r.reason, r.log] for r in PlanRun.objects.order_by("id")],
     "stops": [[s.name, bool(s.stopped_at), bool(s.started_at)] for s in ContainerStop.objects.order_by("id")],
 }))
@@ -371,6 +367,7 @@ def test_postgresql_restarted_during_a_run(tmp_path, private_postgres, docker_ho
     assert status == "failure" and "main: pre step error: terminating connection" in log, log
     assert "container start: started db again" in log
     assert report["stops"] == [["db", True, True]]
+    assert report["leases"] == [], "a lease still held"
     assert docker_host.state("db") == "running"
 
     # The next backup (the hook fixed) needs nothing else, and the earlier archive is there.
@@ -384,4 +381,4 @@ def test_postgresql_restarted_during_a_run(tmp_path, private_postgres, docker_ho
     assert [run[0] for run in report["runs"]] == ["failure", "success"]
     borg_env = fresh_borg_env(tmp_path / "home", BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes")
     listed = subprocess.run([BORG, "list", "--short", str(tmp_path / "repo")], env=borg_env, capture_output=True)
-    assert listed.stdout.decode().split()[0] == "before-the-fault"
+    assert listed.stdout.decode().split()[0] == EARLIER

@@ -17,7 +17,15 @@ from repositories.models import LeaseMode, PlanRun, RepositoryJob, SourceMount
 from repositories.services import leases, runs
 from tests.archivekit import create_archive, indexed_archive
 from tests.factories import SLOW_COMPRESSION, make_plan, make_repository, make_source_tree
-from tests.faultkit import assert_survived, borg_pid, frozen, pids, sleep_once
+from tests.faultkit import (
+    EARLIER,
+    assert_survived,
+    borg_pid,
+    frozen,
+    pids,
+    repository_with_an_earlier_archive,
+    sleep_once,
+)
 from tests.harness.net import wait_for
 from tests.hookkit import attach, make_script
 from tests.remotekit import connect, sshfs_mounts
@@ -29,8 +37,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.faults]
 def world(tmp_path, docker_host):
     """A repository with an archive made before the fault, a container the plan stops."""
     docker_host.run_container("db")
-    repository = make_repository(tmp_path / "repo")
-    create_archive(repository, make_source_tree(tmp_path / "earlier"), "before-the-fault")
+    repository = repository_with_an_earlier_archive(tmp_path / "repo", tmp_path)
     plan = make_plan("faulty", [repository], [make_source_tree(tmp_path / "src")], stop_containers=["db"])
     return plan, repository
 
@@ -126,7 +133,7 @@ def test_a_worker_killed_during_a_backup_is_recovered(point, world, qcluster, tm
             for pid in pids(f"sleep {hook_sleep}"):
                 os.kill(pid, signal.SIGKILL)
     assert not pids(f"borg .*{repository.location}")
-    assert_survived(plan, [repository], docker_host, ["db"], ["before-the-fault"])
+    assert_survived(plan, [repository], docker_host, ["db"])
 
 
 def _dead_holders_expire(settings, repository) -> None:
@@ -139,7 +146,7 @@ def _dead_holders_expire(settings, repository) -> None:
 def test_a_worker_killed_during_a_restore_is_recovered(qcluster, tmp_path, docker_host, settings):
     repository = make_repository(tmp_path / "repo")
     source = make_source_tree(tmp_path / "src", files=20)
-    found = indexed_archive(repository, source, "before-the-fault")
+    found = indexed_archive(repository, source, EARLIER)
     plan = make_plan("faulty", [repository], [source])
     job = restore.request(found, [], target=str(tmp_path / "restored"), admin_group=True)
     first = qcluster()
@@ -156,7 +163,7 @@ def test_a_worker_killed_during_a_restore_is_recovered(qcluster, tmp_path, docke
     assert job.reason == "interrupted: the worker running it stopped"
     assert not pids(f"borg .*{repository.location}")
     _dead_holders_expire(settings, repository)
-    assert_survived(plan, [repository], archives_before=["before-the-fault"])
+    assert_survived(plan, [repository])
     # Nothing lost: the same restore, asked again, puts every file back.
     again = restore.request(found, [], target=str(tmp_path / "again"), admin_group=True)
     assert restore.execute(again) == "success"
@@ -166,7 +173,7 @@ def test_a_worker_killed_during_a_restore_is_recovered(qcluster, tmp_path, docke
 def test_a_worker_killed_during_a_check_is_recovered(qcluster, tmp_path, settings):
     repository = make_repository(tmp_path / "repo")
     source = make_source_tree(tmp_path / "src")
-    create_archive(repository, source, "before-the-fault")
+    create_archive(repository, source, EARLIER)
     plan = make_plan("faulty", [repository], [source])
     job = maintenance_jobs.create_job("check", repository=repository)
     first = qcluster()
@@ -182,13 +189,12 @@ def test_a_worker_killed_during_a_check_is_recovered(qcluster, tmp_path, setting
     assert job.reason == "interrupted: the process running it stopped"
     assert not pids(f"borg .*{repository.location}")
     _dead_holders_expire(settings, repository)
-    assert_survived(plan, [repository], archives_before=["before-the-fault"])
+    assert_survived(plan, [repository])
 
 
 def test_a_worker_killed_during_an_sshfs_backup_is_recovered_and_unmounted(qcluster, tmp_path, remote_sshd):
     remote_sshd.remote("rm -rf /srv/faults && mkdir -p /srv/faults && echo hello > /srv/faults/a.txt")
-    repository = make_repository(tmp_path / "repo")
-    create_archive(repository, make_source_tree(tmp_path / "earlier"), "before-the-fault")
+    repository = repository_with_an_earlier_archive(tmp_path / "repo", tmp_path)
     plan = make_plan("pull", [repository], ["/srv/faults"], source_connection=connect(remote_sshd), sources_on="source")
     first = qcluster()
     run = runs.queue_run(plan)
@@ -204,6 +210,6 @@ def test_a_worker_killed_during_an_sshfs_backup_is_recovered_and_unmounted(qclus
     print(f"\nfault: worker SIGKILL during an SSHFS backup: recovered in {time.monotonic() - killed:.1f} s")
     assert SourceMount.objects.get(run=run).unmounted_at is not None
     wait_for(lambda: not pids(f"sshfs .*{mount_point}"), 10, "sshfs to exit")
-    after = assert_survived(plan, [repository], archives_before=["before-the-fault"])
+    after = assert_survived(plan, [repository])
     assert sshfs_mounts() == [] and SourceMount.objects.get(run=after).unmounted_at is not None
     remote_sshd.remote("rm -rf /srv/faults")
