@@ -49,15 +49,21 @@ def pids(pattern: str) -> list[int]:
 
 
 def borg_pid(command: str, location, locked: Path | None = None, timeout: float = 60) -> int:
-    """The pid of `borg COMMAND … LOCATION …` once it runs (and holds the lock in LOCKED)."""
-
-    def found():
-        running = pids(f"borg .* {command} .*{location}")
-        if running and (locked is None or (locked / "lock.exclusive").exists()):
-            return running[0]
-        return None
-
-    return wait_for(found, timeout, f"borg {command} to run")
+    """The pid of `borg COMMAND … LOCATION …` once it runs. With LOCKED (the repository's
+    directory), borg is returned stopped (SIGSTOP) while it holds the repository lock: it is
+    let run in slices of 10 ms until the lock is there, so even a borg that holds it for a
+    fraction of a second on a busy machine is caught."""
+    pid = wait_for(lambda: next(iter(pids(f"borg .* {command} .*{location}")), None), timeout, f"borg {command}")
+    if locked is None:
+        return pid
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        os.kill(pid, signal.SIGSTOP)
+        if (locked / "lock.exclusive").exists():
+            return pid
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise TimeoutError(f"borg {command} did not take the lock of {locked} in {timeout:.0f}s")
 
 
 @contextmanager

@@ -200,7 +200,8 @@ def test_the_ssh_source_host_gone_mid_backup_fails_the_run_and_unmounts(tmp_path
         compression=SLOW_COMPRESSION,
     )
     worker, outcome = _in_background(plan)
-    borg_pid("create", earlier.location, locked=tmp_path / "repo")
+    borg_pid("create", earlier.location)
+    wait_for(lambda: (tmp_path / "repo" / "lock.exclusive").exists(), 30, "borg to read the mount")
     time.sleep(0.5)
     [mount_point] = sshfs_mounts()
     _power_off(source_host)

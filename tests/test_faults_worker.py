@@ -16,7 +16,7 @@ from maintenance.services import jobs as maintenance_jobs
 from repositories.models import LeaseMode, PlanRun, RepositoryJob, SourceMount
 from repositories.services import leases, runs
 from tests.archivekit import create_archive, indexed_archive
-from tests.factories import SLOW_COMPRESSION, make_plan, make_repository, make_source_tree
+from tests.factories import make_plan, make_repository, make_source_tree
 from tests.faultkit import (
     EARLIER,
     assert_survived,
@@ -77,10 +77,6 @@ def _in_post_hook(plan, repository, tmp_path, docker):
 
 
 def _in_borg_create(plan, repository, tmp_path, docker):
-    # 24 MB at zstd,22 (tests/factories.py): borg holds its lock for a second or more.
-    plan.sources.append(str(make_source_tree(tmp_path / "medium", files=60, size=400_000)))
-    plan.compression = SLOW_COMPRESSION
-    plan.save()
     return lambda run: borg_pid("create", repository.location, locked=tmp_path / "repo"), None
 
 
