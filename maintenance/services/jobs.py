@@ -22,7 +22,7 @@ from django_q.tasks import async_task
 from common import shutdown
 from maintenance.models import MaintenanceJob, MaintenanceKind, MaintenanceTrigger
 from repositories.models import BackupPlan, LeaseMode, Repository
-from repositories.services import leases
+from repositories.services import leases, recovery
 from repositories.services.monitor import RunLog
 from repositories.services.pipeline import worker_identity
 from repositories.status import Status
@@ -227,11 +227,10 @@ def _announce(job: MaintenanceJob, outcome: Outcome) -> None:
 
 
 def finish_dead_jobs() -> int:
-    """Jobs whose process died (stale heartbeat) are finished as failed (the worker's minute task)."""
-    from datetime import timedelta
-
-    cutoff = timezone.now() - timedelta(seconds=settings.BORGUI_STALE_AFTER_SECONDS)
-    stale = MaintenanceJob.objects.filter(status__in=[Status.RUNNING, Status.WAITING], heartbeat__lt=cutoff)
-    return stale.update(
+    """Jobs whose process died (stale heartbeat, or its process here gone) are finished as
+    failed (the worker's minute task, also run when a worker starts)."""
+    active = MaintenanceJob.objects.filter(status__in=[Status.RUNNING, Status.WAITING])
+    dead = active.filter(pk__in=recovery.dead_ids(active, settings.BORGUI_STALE_AFTER_SECONDS))
+    return dead.update(
         status=Status.FAILURE, reason="interrupted: the process running it stopped", finished=timezone.now()
     )

@@ -13,12 +13,14 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from common.db import reconnect_if_broken
 from common.text import mask
 from repositories import archive_names, borg
 from repositories.models import BackupPlan, OnRepositoryFailure, PlanRun, Repository, RepositoryJob
@@ -36,6 +38,22 @@ class PlanAlreadyRunning(Exception):
 
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_gone(worker: str) -> bool:
+    """WORKER (a worker_identity) is a process of this machine that is gone."""
+    host, _, pid = worker.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def _pid_alive(pid: int) -> bool:
+    """Is the process running? A zombie (killed, not yet reaped by its parent) is not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name in parentheses, which may itself contain spaces.
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def create_run(plan: BackupPlan, trigger: str, only: Repository | None = None, scheduled_for=None) -> PlanRun:
@@ -77,6 +95,7 @@ def execute(run: PlanRun, echo=None, echo_progress=None) -> Status:
         try:
             status = runner.execute()
         finally:
+            reconnect_if_broken()
             leases.release_all(run)
         runner.after_leases()
     return status
@@ -240,6 +259,8 @@ class _PlanRunner:
         if status != Status.FAILURE:
             borg.mark_initialised(repository)
         self.log(f"{repository.name}: borg create {archive} exit {result.exit_code}: {status.value}")
+        if sources.lost:  # whatever borg said, the archive lacks what it could not read
+            raise remote_sources.SourceUnavailable(f"{sources.lost} in archive {archive}")
         secrets = [repository.passphrase] if repository.passphrase else []
         reason = ""
         if status == Status.FAILURE:
@@ -342,6 +363,7 @@ class _PlanRunner:
 
     def _finish(self, status: Status, reason: str = "") -> Status:
         self.log(f"run {self.run.pk} finished: {status.value}" + (f" ({reason})" if reason else ""))
+        reconnect_if_broken()
         # The whole log with the final status: whoever sees "finished" sees everything.
         PlanRun.objects.filter(pk=self.run.pk).update(
             status=status, reason=reason[:500], finished=timezone.now(), log=self.log.value()

@@ -6,9 +6,7 @@ in steps.py: it tries again to start containers that finished runs could not sta
 finishes script tests whose worker died."""
 
 import logging
-import socket
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
@@ -16,33 +14,26 @@ from django.utils import timezone
 from repositories.models import PlanRun, RepositoryJob
 from repositories.services import leases, steps
 from repositories.services.monitor import RunLog, RunMonitor
-from repositories.services.pipeline import worker_identity
+from repositories.services.pipeline import worker_gone, worker_identity
 from repositories.status import Status
 
 logger = logging.getLogger(__name__)
 INTERRUPTED = "interrupted"
 
 
-def _pid_alive(pid: int) -> bool:
-    """Is the process running? A zombie (killed, not yet reaped by its parent) is not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state follows the command name in parentheses, which may itself contain spaces.
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def _died_on_this_host(run: PlanRun) -> bool:
-    host, _, pid = run.worker.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+def dead_ids(active, stale_after: float) -> list[int]:
+    """Of ACTIVE (runs, restores, maintenance jobs: rows with a heartbeat and the worker_identity
+    of their process), those whose heartbeat stopped or whose process on this machine is gone:
+    a worker that starts again finds them at once, without waiting STALE_AFTER seconds."""
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    rows = active.values_list("pk", "heartbeat", "worker")
+    return [pk for pk, heartbeat, worker in rows if (heartbeat and heartbeat < cutoff) or worker_gone(worker)]
 
 
 def dead_runs(stale_after: float) -> list[PlanRun]:
     """Running or waiting runs whose heartbeat stopped, or whose process here is gone."""
-    cutoff = timezone.now() - timedelta(seconds=stale_after)
-    active = PlanRun.objects.filter(status__in=[Status.RUNNING, Status.WAITING]).select_related("plan")
-    return [run for run in active if (run.heartbeat and run.heartbeat < cutoff) or _died_on_this_host(run)]
+    active = PlanRun.objects.filter(status__in=[Status.RUNNING, Status.WAITING])
+    return list(PlanRun.objects.filter(pk__in=dead_ids(active, stale_after)).select_related("plan").order_by("pk"))
 
 
 def expire_pending(max_age: float) -> int:
