@@ -90,16 +90,7 @@ KILL_POINTS = {
 }
 
 
-GRANDCHILD = pytest.mark.xfail(
-    strict=True,
-    reason="the hook's child outlives a killed worker until recovery kills the hook's process group "
-    "(issue 17, the shutdown helper's fix; then remove this mark)",
-)
-
-
-@pytest.mark.parametrize(
-    "point", [pytest.param(p, marks=GRANDCHILD) if p == "pre hook with a child" else p for p in KILL_POINTS]
-)
+@pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_a_worker_killed_during_a_backup_is_recovered(point, world, qcluster, tmp_path, docker_host):
     plan, repository = world
     prepare, job_status = KILL_POINTS[point]
