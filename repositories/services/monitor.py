@@ -6,6 +6,8 @@ cancel flag the admin sets. Writes are targeted UPDATEs, so they never clobber t
 fields the run's thread saves.
 """
 
+import os
+import socket
 import threading
 from collections.abc import Callable
 
@@ -18,6 +20,11 @@ from repositories.models import PlanRun, RepositoryJob
 
 LOG_HEAD = 64 * 1024
 LOG_TAIL = 192 * 1024
+
+
+def worker_identity() -> str:
+    """host:pid of this process, as runs, holds and recovery record it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class RunLog:

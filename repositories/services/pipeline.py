@@ -10,8 +10,6 @@ Post steps run even when something before them raised: cleanup never stops half 
 """
 
 import logging
-import os
-import socket
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,8 +19,8 @@ from django.utils import timezone
 
 from repositories import archive_names, borg
 from repositories.models import BackupPlan, OnRepositoryFailure, PlanRun, Repository, RepositoryJob
-from repositories.services import leases, remote_sources, steps
-from repositories.services.monitor import RunLog, RunMonitor
+from repositories.services import leases, recovery, remote_sources, steps
+from repositories.services.monitor import RunLog, RunMonitor, worker_identity
 from repositories.services.retention import retention_conflicts
 from repositories.status import ChainOutcome, Status, at_least_warning, combine, overall_status, status_from_borg_exit
 
@@ -31,10 +29,6 @@ logger = logging.getLogger(__name__)
 
 class PlanAlreadyRunning(Exception):
     pass
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def create_run(plan: BackupPlan, trigger: str, only: Repository | None = None, scheduled_for=None) -> PlanRun:
@@ -136,6 +130,7 @@ class _PlanRunner:
             wait_seconds=settings.BORGUI_LEASE_WAIT_SECONDS,
             on_wait=on_wait,
             cancelled=self.monitor.cancelled.is_set,
+            while_waiting=recovery.recover_dead_holder,
         )
 
     def _run_steps(self) -> tuple[Status, str]:
