@@ -13,16 +13,19 @@ import subprocess
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
-from django_q.models import Schedule
+from django_q.models import OrmQ, Schedule
+from django_q.scheduler import scheduler
 
 from repositories import borg
 from repositories.models import PlanRun, Repository, RepositoryJob
+from repositories.services.runs import run_scheduled
 from repositories.status import Status
 from tests.factories import SLOW_COMPRESSION, make_plan, make_repository, make_source_tree
 from tests.harness import machines as machinekit
@@ -240,3 +243,46 @@ def test_thirty_plans_due_in_one_minute_on_two_machines_run_once_each_and_surviv
         listed = borg.list_archives(repository)
         successes = RepositoryJob.objects.filter(repository=repository, status="success").count()
         assert len(json.loads(listed.stdout)["archives"]) == successes, repository.name
+
+
+def _at_once(count: int, work) -> list:
+    """WORK() in COUNT threads released together (each its own database connection), as
+    COUNT machines doing it at the same moment would."""
+    barrier = threading.Barrier(count)
+    results: list = []
+
+    def one():
+        try:
+            barrier.wait()
+            results.append(work())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_two_schedulers_looking_at_the_same_moment_fire_a_due_plan_once(tmp_path):
+    repository = make_repository(tmp_path / "repo", init=False)
+    plan = make_plan("nightly", [repository], ["/srv"], schedule="0 3 * * *")
+    Schedule.objects.filter(name=f"plan:{plan.pk}").update(next_run=timezone.now() - timedelta(seconds=5))
+    # django-q2's scheduler locks the due rows (select_for_update) and spends a one-shot
+    # schedule in the same transaction: the second machine's scheduler finds it spent.
+    _at_once(2, scheduler)
+    assert sum(task.func() == "repositories.tasks.run_scheduled_plan" for task in OrmQ.objects.all()) == 1
+
+
+def test_one_slot_delivered_to_two_machines_at_once_makes_one_run(tmp_path):
+    repository = make_repository(tmp_path / "repo")
+    plan = make_plan("nightly", [repository], [make_source_tree(tmp_path / "src")], schedule="0 3 * * *")
+    slot = timezone.now().replace(second=0, microsecond=0).isoformat()
+    results = _at_once(2, lambda: run_scheduled(plan.pk, slot))
+    # One ran the backup; the other met the plan's row lock and the one-run-per-slot key.
+    assert results.count("success") == 1, results
+    other = next(result for result in results if result != "success")
+    assert other == "slot already run" or "is already running" in other, results
+    assert [(run.trigger, run.status) for run in PlanRun.objects.all()] == [("schedule", "success")]
