@@ -285,9 +285,9 @@ Q_CLUSTER = {
     # killed worker had taken but not finished comes back after `retry` (docs/scaling.md).
     "timeout": _TASK_TIMEOUT,
     "retry": _TASK_TIMEOUT + max(10, _TASK_TIMEOUT // 18),
-    # A cluster takes at most one task beyond those its workers run: tasks never wait on a
-    # machine whose workers are busy (a backup waiting for a lease) while another is idle,
-    # and a killed machine strands few (docs/scaling.md).
+    # A cluster takes at most two tasks beyond those its workers run (one queued, one in its
+    # pusher's hand): tasks do not wait on a machine whose workers are busy (backups waiting
+    # for a lease) while another is idle, and a killed machine strands few (docs/scaling.md).
     "queue_limit": 1,
     "max_attempts": 1,
     "catch_up": False,
