@@ -8,6 +8,7 @@ else. The page times are printed (run with -s to see them), never asserted.
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -24,8 +25,9 @@ from django_q.models import OrmQ, Schedule
 from django_q.scheduler import scheduler
 
 from repositories import borg
-from repositories.models import PlanRun, Repository, RepositoryJob
-from repositories.services.runs import run_scheduled
+from repositories.models import PlanRun, Repository, RepositoryJob, RepositoryLease
+from repositories.services.recovery import recover_runs
+from repositories.services.runs import run_in_foreground, run_scheduled
 from repositories.status import Status
 from tests.factories import SLOW_COMPRESSION, make_plan, make_repository, make_source_tree
 from tests.harness import machines as machinekit
@@ -286,3 +288,55 @@ def test_one_slot_delivered_to_two_machines_at_once_makes_one_run(tmp_path):
     other = next(result for result in results if result != "success")
     assert other == "slot already run" or "is already running" in other, results
     assert [(run.trigger, run.status) for run in PlanRun.objects.all()] == [("schedule", "success")]
+
+
+def _dead_run_on_another_machine(plan, repository) -> PlanRun:
+    """What a machine that lost power mid-backup leaves: a running run with a stale
+    heartbeat, holding the repository's lease, its job in borg create."""
+    run = PlanRun.objects.create(
+        plan=plan, trigger="admin", status="running", worker="machine-gone:4242", plan_pre_started=True,
+        started=timezone.now() - timedelta(minutes=5), heartbeat=timezone.now() - timedelta(minutes=5),
+    )  # fmt: skip
+    RepositoryJob.objects.create(run=run, repository=repository, status="running", pre_started=True)
+    RepositoryLease.objects.update_or_create(repository=repository, defaults={"run": run, "taken": run.started})
+    return run
+
+
+def test_a_run_waiting_for_a_dead_runs_lease_recovers_it_itself(tmp_path, settings):
+    # Every worker process may be such a waiting run, so the minute task (which needs a free
+    # process) cannot be what frees the repository: without this the wait runs out.
+    settings.BORGUI_LEASE_WAIT_SECONDS = 20
+    repository = make_repository(tmp_path / "repo")
+    dead = _dead_run_on_another_machine(make_plan("gone", [repository], ["/srv"]), repository)
+    plan = make_plan("next", [repository], [make_source_tree(tmp_path / "src")])
+    run = run_in_foreground(plan)
+    assert (run.status, run.reason) == ("success", ""), run.log
+    assert f"waiting for repository main (held by gone run {dead.pk})" in run.log
+    dead.refresh_from_db()
+    assert (dead.status, dead.reason, dead.plan_post_done) == ("failure", "interrupted", True)
+
+
+def test_recovery_breaks_the_borg_lock_a_dead_machine_left(tmp_path):
+    repository = make_repository(tmp_path / "repo")
+    dead = _dead_run_on_another_machine(make_plan("gone", [repository], ["/srv"]), repository)
+    # A borg on "machine-gone" takes the repository's lock and dies with its machine.
+    env = {**os.environ, "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes", "BORG_BASE_DIR": str(tmp_path / "b")}
+    holder = subprocess.Popen(
+        ["unshare", "--uts", "sh", "-c", "hostname machine-gone && exec borg with-lock -- \"$0\" sleep 600",
+         repository.location],
+        env=env, start_new_session=True,
+    )  # fmt: skip
+    wait_for(lambda: _borg_lock_holders(repository), 30, "the other machine's borg to hold the lock")
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert _borg_lock_holders(repository)[0].startswith("machine-gone@")
+    listing = ["borg", "--lock-wait", "1", "list", repository.location]
+    here = subprocess.run(listing, env=env, capture_output=True, text=True)
+    assert "Failed to create/acquire the lock" in here.stderr, "borg here cannot break another machine's stale lock"
+
+    recovered = recover_runs()
+    assert [run.pk for run in recovered] == [dead.pk]
+    dead.refresh_from_db()
+    assert "main: borg lock of the stopped worker broken" in dead.log
+    assert not _borg_lock_holders(repository)
+    assert borg.list_archives(repository).ok
