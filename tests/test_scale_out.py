@@ -327,7 +327,7 @@ def test_recovery_breaks_the_borg_lock_a_dead_machine_left(tmp_path):
         env=env, start_new_session=True,
     )  # fmt: skip
     wait_for(lambda: _borg_lock_holders(repository), 30, "the other machine's borg to hold the lock")
-    os.kill(holder.pid, signal.SIGKILL)
+    os.killpg(holder.pid, signal.SIGKILL)  # the machine goes: borg and the command it ran
     holder.wait()
     assert _borg_lock_holders(repository)[0].startswith("machine-gone@")
     listing = ["borg", "--lock-wait", "1", "list", repository.location]
