@@ -98,7 +98,7 @@ class PageTimes(threading.Thread):
 
     def read(self) -> None:
         run = PlanRun.objects.order_by("-id").first()
-        pages = {"index": "/admin/", "plan-runs list": "/admin/repositories/planrun/"}
+        pages = {"dashboard": "/admin/", "plan-runs list": "/admin/repositories/planrun/"}
         if run is not None:
             pages["run page"] = f"/admin/repositories/planrun/{run.pk}/change/"
         for label, url in pages.items():
