@@ -299,6 +299,7 @@ BORGUI_METRICS_TOKEN = env_secret("BORGUI_METRICS_TOKEN") or ""
 # A failed notification is tried again after this many seconds, then twice as long.
 BORGUI_NOTIFY_RETRY_SECONDS = env_int("BORGUI_NOTIFY_RETRY_SECONDS", 10, minimum=0)
 
+_TASK_TIMEOUT = env_int("BORGUI_TASK_TIMEOUT_SECONDS", 1800, minimum=10)
 Q_CLUSTER = {
     "name": "borgui",
     "orm": "default",
@@ -308,9 +309,14 @@ Q_CLUSTER = {
     "workers": env_int("BORGUI_WORKERS", 2, minimum=1),
     # Script tests and installs are bounded by `timeout`, below `retry` so the broker never
     # hands a running task to a second worker. Backups are queued without a timeout and
-    # claim their run row first, so even a backup longer than `retry` runs once.
-    "timeout": 1800,
-    "retry": 1900,
+    # claim their run row first, so even a backup longer than `retry` runs once. A task a
+    # killed worker had taken but not finished comes back after `retry` (docs/scaling.md).
+    "timeout": _TASK_TIMEOUT,
+    "retry": _TASK_TIMEOUT + max(10, _TASK_TIMEOUT // 18),
+    # A cluster takes at most two tasks beyond those its workers run (one queued, one in its
+    # pusher's hand): tasks do not wait on a machine whose workers are busy (backups waiting
+    # for a lease) while another is idle, and a killed machine strands few (docs/scaling.md).
+    "queue_limit": 1,
     "max_attempts": 1,
     "catch_up": False,
     "ack_failures": True,

@@ -29,7 +29,7 @@ from common.text import SharedBoundedText
 from repositories import borg
 from repositories.models import LeaseMode, Repository
 from repositories.services import leases, recovery
-from repositories.services.pipeline import worker_identity
+from repositories.services.monitor import worker_identity
 from repositories.services.remote_sources import describe_host
 
 logger = logging.getLogger(__name__)

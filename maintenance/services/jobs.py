@@ -23,8 +23,7 @@ from common import shutdown
 from maintenance.models import MaintenanceJob, MaintenanceKind, MaintenanceTrigger
 from repositories.models import BackupPlan, LeaseMode, Repository
 from repositories.services import leases, recovery
-from repositories.services.monitor import RunLog
-from repositories.services.pipeline import worker_identity
+from repositories.services.monitor import RunLog, worker_identity
 from repositories.status import Status
 
 logger = logging.getLogger(__name__)

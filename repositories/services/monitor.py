@@ -6,8 +6,11 @@ cancel flag the admin sets. Writes are targeted UPDATEs, so they never clobber t
 fields the run's thread saves.
 """
 
+import os
+import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -21,6 +24,27 @@ from repositories.models import PROGRESS_PATH_LENGTH, PlanRun, RepositoryJob
 
 LOG_HEAD = 64 * 1024
 LOG_TAIL = 192 * 1024
+
+
+def worker_identity() -> str:
+    """host:pid of this process, as runs, holds and recovery record it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_gone(worker: str) -> bool:
+    """WORKER (a worker_identity) is a process of this machine that is gone."""
+    host, _, pid = worker.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def _pid_alive(pid: int) -> bool:
+    """Is the process running? A zombie (killed, not yet reaped by its parent) is not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name in parentheses, which may itself contain spaces.
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 class RunLog:

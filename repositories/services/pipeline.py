@@ -10,10 +10,7 @@ Post steps run even when something before them raised: cleanup never stops half 
 """
 
 import logging
-import os
-import socket
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -24,8 +21,8 @@ from common.db import reconnect_if_broken
 from common.text import mask
 from repositories import archive_names, borg
 from repositories.models import BackupPlan, OnRepositoryFailure, PlanRun, Repository, RepositoryJob
-from repositories.services import leases, remote_sources, steps
-from repositories.services.monitor import RunLog, RunMonitor
+from repositories.services import leases, recovery, remote_sources, steps
+from repositories.services.monitor import RunLog, RunMonitor, worker_identity
 from repositories.services.retention import retention_conflicts
 from repositories.status import ChainOutcome, Status, at_least_warning, combine, overall_status, status_from_borg_exit
 
@@ -34,26 +31,6 @@ logger = logging.getLogger(__name__)
 
 class PlanAlreadyRunning(Exception):
     pass
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def worker_gone(worker: str) -> bool:
-    """WORKER (a worker_identity) is a process of this machine that is gone."""
-    host, _, pid = worker.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
-
-
-def _pid_alive(pid: int) -> bool:
-    """Is the process running? A zombie (killed, not yet reaped by its parent) is not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state follows the command name in parentheses, which may itself contain spaces.
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def create_run(plan: BackupPlan, trigger: str, only: Repository | None = None, scheduled_for=None) -> PlanRun:
@@ -156,6 +133,7 @@ class _PlanRunner:
             wait_seconds=settings.BORGUI_LEASE_WAIT_SECONDS,
             on_wait=on_wait,
             cancelled=self.monitor.cancelled.is_set,
+            while_waiting=recovery.recover_dead_holder,
         )
 
     def _run_steps(self) -> tuple[Status, str]:

@@ -17,9 +17,12 @@ class QCluster:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
+    def command(self) -> list[str]:
+        return [sys.executable, str(ROOT / "manage.py"), "qcluster"]
+
     def start(self) -> "QCluster":
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            self.command(),
             env=self.env,
             cwd=ROOT,
             stdout=open(self.log_path, "ab"),
