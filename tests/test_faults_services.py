@@ -383,3 +383,47 @@ def test_postgresql_restarted_during_a_run(tmp_path, private_postgres, docker_ho
     borg_env = fresh_borg_env(tmp_path / "home", BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes")
     listed = subprocess.run([BORG, "list", "--short", str(tmp_path / "repo")], env=borg_env, capture_output=True)
     assert listed.stdout.decode().split()[0] == EARLIER
+
+
+SLOW_SET_UP = """
+from pathlib import Path
+from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository, make_source_tree
+tmp = Path({tmp!r})
+repository = make_repository(tmp / "repo")
+make_plan("slow", [repository], [make_source_tree(tmp / "big", **SLOW_TREE)], compression=SLOW_COMPRESSION)
+"""
+FIRST_RUN = "from repositories.models import PlanRun; r = PlanRun.objects.earliest('id'); print(r.status, r.reason)"
+
+
+def test_a_worker_cut_off_from_the_database_stops_its_borg_before_another_can_take_over(
+    tmp_path, private_postgres, manage, subprocess_env
+):
+    """Another worker recovers a run whose heartbeat stopped and breaks its borg lock
+    (docs/scaling.md): the worker that lost the database must have stopped writing first."""
+    db = {"DATABASE_URL": private_postgres.url, "BORGUI_STALE_AFTER_SECONDS": "6"}
+    assert manage("migrate", "-v0", env=db).returncode == 0
+    made = manage("shell", "-c", SLOW_SET_UP.format(tmp=str(tmp_path)), env=db)
+    assert made.returncode == 0, made.stderr
+    backup = subprocess.Popen(
+        [sys.executable, "manage.py", "run_backup", "slow"], env={**subprocess_env, **db}, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    borg = borg_pid("create", tmp_path / "repo")
+    private_postgres.pause()
+    cut = time.monotonic()
+    try:
+        wait_for(lambda: not pids(f"borg .* create .*{tmp_path}"), 60, "the cut-off worker to stop its borg")
+        print(f"\nfault: database out of reach mid-backup: borg {borg} stopped {time.monotonic() - cut:.1f} s later")
+    finally:
+        private_postgres.resume()
+    output = backup.communicate(timeout=120)[0].decode(errors="replace")
+    assert "(the database is out of reach): stopping" in output, output
+    assert backup.returncode != 0, output
+    # Its last writes were lost with the database: the run is left to recovery (what the next
+    # worker start does: its process is gone), and the next backup needs no break-lock.
+    recovered = manage("recover_runs", env=db)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    after = manage("run_backup", "slow", env=db, timeout=300)
+    assert after.returncode == 0, after.stdout + after.stderr
+    shown = manage("shell", "-c", FIRST_RUN, env=db).stdout
+    assert "failure interrupted" in shown, shown

@@ -142,6 +142,13 @@ class PrivatePostgres:
         """What `systemctl restart postgresql` does: every connection cut, the server back."""
         self._pg_ctl("restart", "-m", "fast")
 
+    def pause(self) -> None:
+        """The server down (every connection cut) until resume(): a database out of reach."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def resume(self) -> None:
+        self._pg_ctl("start")
+
     def stop(self) -> None:
         import shutil
 
