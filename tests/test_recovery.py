@@ -110,7 +110,10 @@ def test_worker_killed_during_a_hook_takes_the_hook_with_it(qcluster, tmp_path):
     execution = ScriptExecution.objects.get(run=run)
     assert (execution.state, execution.error) == ("done", "interrupted: the worker running it stopped")
     assert execution.finished is not None
-    assert "1 hook run(s) interrupted with the worker" in PlanRun.objects.get(pk=run.pk).log
+    # Who wrote that depends on how fast the worker process died: a worker that saw the stop
+    # signal first finishes its hook run itself, otherwise recovery does and says so in the log.
+    log = PlanRun.objects.get(pk=run.pk).log
+    assert "1 hook run(s) interrupted with the worker" in log or "interrupted: its worker" in log
 
 
 def test_a_script_test_whose_worker_died_is_finished_as_interrupted():
