@@ -156,6 +156,21 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture
+def chromium_page(browser):
+    """A page in a fresh context (1280×800, an empty profile) that fails the test on any
+    console error, uncaught exception or Content-Security-Policy violation (tests/browserkit.py)."""
+    from tests.browserkit import TIMEOUT_MS, VIEWPORT, PageProblems
+
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    problems = PageProblems(context)
+    page = context.new_page()
+    yield page
+    context.close()
+    problems.assert_none()
+
+
 # --- processes that share the test database --------------------------------------------
 
 
@@ -220,6 +235,36 @@ def receiver():
     server = Receiver().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def _browser_servers(tmp_path_factory):
+    from tests.browserkit import ServerPair
+
+    servers = ServerPair(tmp_path_factory.mktemp("browser-servers"))
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def borgui_server(_browser_servers, subprocess_env, dockerd):
+    """gunicorn and a qcluster on the test database, shared by the browser tests of this
+    worker (tests/browserkit.py); hooks reach the suite's dockerd."""
+    if not _browser_servers.running:
+        _browser_servers.start({**subprocess_env, "DOCKER_HOST": dockerd.host})
+    yield _browser_servers
+    dockerd.remove_all_containers()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    # Before the test's own teardown empties the database: the servers stop when the next
+    # test is not a browser test, so no other test meets a worker it did not start.
+    from tests.browserkit import FIXTURE
+
+    if FIXTURE in item.fixturenames and (nextitem is None or FIXTURE not in nextitem.fixturenames):
+        servers = item.funcargs.get("_browser_servers")
+        if servers is not None:
+            servers.stop()
 
 
 # --- named users: an admin, a staff member with few rights, an outsider -----------------
