@@ -33,6 +33,7 @@ FIXTURE = "borgui_server"  # the fixture a browser test asks for
 VIEWPORT = {"width": 1280, "height": 800}
 # Long enough for a worker that starts borg on two busy cores; Playwright polls meanwhile.
 TIMEOUT_MS = 30_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 # Chromium asks every site for /favicon.ico; while borgui has none that is one console
 # error per page, checked once by test_browser_login.py instead.

@@ -157,18 +157,30 @@ def page(browser):
 
 
 @pytest.fixture
-def chromium_page(browser):
-    """A page in a fresh context (1280×800, an empty profile) that fails the test on any
-    console error, uncaught exception or Content-Security-Policy violation (tests/browserkit.py)."""
+def chromium_pages(browser):
+    """``chromium_pages()``: a page in a fresh context (1280×800, an empty profile: one user
+    each); the test fails on any console error, uncaught exception or Content-Security-Policy
+    violation in any of them (tests/browserkit.py)."""
     from tests.browserkit import TIMEOUT_MS, VIEWPORT, PageProblems
 
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(TIMEOUT_MS)
-    problems = PageProblems(context)
-    page = context.new_page()
-    yield page
-    context.close()
-    problems.assert_none()
+    opened = []
+
+    def open_page():
+        context = browser.new_context(viewport=VIEWPORT)
+        context.set_default_timeout(TIMEOUT_MS)
+        opened.append((context, PageProblems(context)))
+        return context.new_page()
+
+    yield open_page
+    for context, _ in opened:
+        context.close()
+    for _, problems in opened:
+        problems.assert_none()
+
+
+@pytest.fixture
+def chromium_page(chromium_pages):
+    return chromium_pages()
 
 
 # --- processes that share the test database --------------------------------------------
@@ -238,7 +250,9 @@ def receiver():
 
 
 @pytest.fixture(scope="session")
-def _browser_servers(tmp_path_factory):
+def _browser_servers(django_db_setup, tmp_path_factory):
+    """The browser tests' server pair, started by ``borgui_server``. It needs the test
+    database, so it is stopped before the database is dropped."""
     from tests.browserkit import ServerPair
 
     servers = ServerPair(tmp_path_factory.mktemp("browser-servers"))
@@ -256,11 +270,13 @@ def borgui_server(_browser_servers, subprocess_env, dockerd):
     dockerd.remove_all_containers()
 
 
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
-    # Before the test's own teardown empties the database: the servers stop when the next
-    # test is not a browser test, so no other test meets a worker it did not start.
+    # The servers stop when the next test is not a browser test (after this one's pages
+    # closed), so no other test meets a worker it did not start.
     from tests.browserkit import FIXTURE
 
+    yield
     if FIXTURE in item.fixturenames and (nextitem is None or FIXTURE not in nextitem.fixturenames):
         servers = item.funcargs.get("_browser_servers")
         if servers is not None:
