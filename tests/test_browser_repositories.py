@@ -5,6 +5,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from repositories import borg
 from repositories.models import Repository
@@ -20,6 +21,7 @@ def test_a_new_repository_is_created_and_initialised_from_its_page(borgui_server
     page = chromium_page
     user = role_user("admin")
     location = Path(os.environ["BORGUI_DATA_DIR"]) / "browser-repositories" / uuid.uuid4().hex[:8]
+    location.parent.mkdir(exist_ok=True)  # borg init makes the repository's directory, not its parent
     log_in(page, borgui_server, user.username, PASSWORDS[user.username])
 
     page.goto(f"{borgui_server.url}/admin/repositories/repository/add/")
@@ -35,8 +37,15 @@ def test_a_new_repository_is_created_and_initialised_from_its_page(borgui_server
     if page.locator("#initialise").count() == 0:
         pytest.skip("needs the repository page's Initialise button: not on main yet")
     page.click("#initialise")
-    expect_message(page, "Offsite: initialised (repokey-blake2)")
+    expect(page.locator("#confirmation")).to_contain_text(f"borg init --encryption=repokey-blake2 {location}")
+    page.click("#confirm")
+    # The page follows the worker until borg is done.
+    expect_message(page, "offsite: initialised (repokey-blake2)")
     assert (location / "config").exists()
     assert PASSPHRASE not in page.content()
     listing = borg.list_archives(Repository.objects.get(pk=repository.pk))
     assert listing.ok and listing.json()["archives"] == []
+
+    page.get_by_role("link", name="Back to offsite").click()
+    expect(page.locator("#change-passphrase")).to_be_visible()
+    expect(page.locator("#initialise")).to_have_count(0)  # done once
