@@ -48,9 +48,13 @@ def test_a_plan_with_a_hook_is_previewed_run_from_its_page_and_turns_the_dashboa
     assert plan.hook_attachments.get().values() == {"GREETING": "from the browser"}
 
     preview = _open_preview(page)
-    expect(preview).to_contain_text("greet")
-    expect(preview).to_contain_text("GREETING=from the browser")
-    expect(preview).to_contain_text("borg create")
+    expect(preview.locator("#preview-ok")).to_be_visible()  # nothing would stop it
+    hook = preview.locator(".preview-step", has_text="pre-backup hook greet")
+    hook.locator("summary", has_text="Environment").click()
+    expect(hook.get_by_text("GREETING=from the browser")).to_be_visible()
+    expect(preview.locator(".step-command")).to_contain_text(
+        f"create --json --progress --compression={SLOW_COMPRESSION}"
+    )
     screenshot(page, "plan-preview")
 
     page.goto(plan_url)
