@@ -147,8 +147,8 @@ def expect_message(page: Page, text: str) -> None:
 
 def screenshot(page: Page, name: str) -> Path:
     """A full-page PNG, 1280 px wide, under the artifacts folder (the latest of each name)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     return path
 

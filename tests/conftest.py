@@ -156,12 +156,25 @@ def page(browser):
     context.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    # A browser test that failed leaves a screenshot of each of its pages (chromium_pages).
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED_CALL] = True
+    return report
+
+
+_FAILED_CALL = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def chromium_pages(browser):
+def chromium_pages(browser, request):
     """``chromium_pages()``: a page in a fresh context (1280×800, an empty profile: one user
     each); the test fails on any console error, uncaught exception or Content-Security-Policy
-    violation in any of them (tests/browserkit.py)."""
-    from tests.browserkit import TIMEOUT_MS, VIEWPORT, PageProblems
+    violation in any of them (tests/browserkit.py). A failed test leaves screenshots of its
+    pages under test-artifacts/screenshots/failed/."""
+    from tests.browserkit import TIMEOUT_MS, VIEWPORT, PageProblems, screenshot
 
     opened = []
 
@@ -172,6 +185,10 @@ def chromium_pages(browser):
         return context.new_page()
 
     yield open_page
+    if request.node.stash.get(_FAILED_CALL, False):
+        for number, (context, _) in enumerate(opened):
+            for page in context.pages:
+                screenshot(page, f"failed/{request.node.name}-{number}")
     for context, _ in opened:
         context.close()
     for _, problems in opened:
