@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(GROUP), pytest.mark.d
 GREET = '#!/bin/sh\necho "hello $GREETING"\nexit "${EXIT_CODE:-0}"\n'
 # Slow enough (zstd,22 on fresh random data) that the page sees the run in progress: borg
 # saves its progress every 2 seconds.
-TREE = {"files": 150, "size": 400_000}
+TREE = {"files": 100, "size": 400_000}
 GREEN = "rgb(46, 125, 50)"  # .status-success
 
 
@@ -89,7 +89,7 @@ def test_a_failing_pre_hook_shows_its_reason_on_the_dashboard(borgui_server, rol
     page.goto(f"{borgui_server.url}/admin/repositories/backupplan/{plan.pk}/change/")
     run = _run_now(page)
     # The page follows the run until it ends.
-    expect(page.locator(".field-status")).to_contain_text("failure")
+    expect(page.locator(".field-status_badge")).to_contain_text("failure")
     reason = PlanRun.objects.get(pk=run).reason
     assert "pre-backup hook" in reason, reason
     expect(page.locator(".field-reason")).to_contain_text(reason)
