@@ -24,7 +24,7 @@ with sync_playwright() as p:
     data = base64.b64encode(Path(source).read_bytes()).decode()
     page.set_content(f'<body style="margin:0"><img src="data:image/png;base64,{data}" style="display:block">')
     height = min(page.evaluate("document.images[0].naturalHeight"), 1600)
-    page.screenshot(path=target, clip={"x": 0, "y": 0, "width": 1280, "height": height})
+    page.screenshot(path=target, full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": height})
     browser.close()
 PY
     if command -v pngquant >/dev/null; then
