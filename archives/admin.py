@@ -19,6 +19,7 @@ from archives.forms import RestoreForm
 from archives.models import Archive, ArchiveIndex, ArchiveListState, IndexState, RestoreJob, RestoreStatus
 from archives.services import catalog, deletion, differ, download, paths, restore
 from archives.services import index as archive_index
+from common.admin import ObjectButton, ObjectSection, add_buttons, add_sections, confirmation_page
 from common.humanize import human_size
 from repositories.models import Repository
 from repositories.services import leases
@@ -97,10 +98,14 @@ class ArchiveAdmin(admin.ModelAdmin):
 
     def refresh_view(self, request, repository_id):
         repository = get_object_or_404(Repository, pk=repository_id)
-        if request.method != "POST":
-            return redirect(_list_url(repository))
         if not self.has_view_permission(request):
             raise PermissionDenied
+        if request.method != "POST":
+            return confirmation_page(
+                request, self.admin_site.get_model_admin(Repository), repository,
+                f"Read the archive list of {repository.name} from borg?", ["It runs on the worker."],
+                button="Yes, refresh it",
+            )  # fmt: skip
         tasks.queue_refresh(repository)
         self.message_user(request, f"{repository.name}: reading the archive list from borg on the worker…")
         return redirect(_list_url(repository))
@@ -290,6 +295,7 @@ def _plain(message: str, status: int) -> HttpResponse:
 
 @admin.register(RestoreJob)
 class RestoreJobAdmin(admin.ModelAdmin):
+    view_on_site = False  # its page is this page
     list_display = ["__str__", "status", "target", "host", "requested_by", "progress", "created", "finished"]
     list_filter = ["status", "repository"]
     list_select_related = ["repository", "requested_by"]
@@ -336,3 +342,37 @@ class RestoreJobAdmin(admin.ModelAdmin):
             "can_cancel": request.user.has_perm("archives.restore_archive"),
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+# --- the repository's page: its archives, their links, its size ------------------------------
+
+LATEST = 10
+
+
+def repository_buttons(request, repository) -> list[ObjectButton]:
+    if not request.user.has_perm("archives.view_archive"):
+        return []
+    refresh = reverse("admin:archives_archive_refresh", args=[repository.pk])
+    return [
+        ObjectButton("refresh-archives", "Refresh archives", refresh, order=40),
+        ObjectButton("repository-archives", "Archives", _list_url(repository), post=False, order=45),
+    ]
+
+
+def repository_section(request, repository) -> list[ObjectSection]:
+    if not request.user.has_perm("archives.view_archive"):
+        return []
+    latest = list(Archive.objects.filter(repository=repository).order_by("-start", "-id")[: LATEST + 1])
+    rows = [(archive, latest[i + 1] if i + 1 < len(latest) else None) for i, archive in enumerate(latest[:LATEST])]
+    state = ArchiveListState.objects.filter(repository=repository).first()
+    context = {
+        "rows": rows, "state": state, "list_url": _list_url(repository), "count": Archive.objects.filter(
+            repository=repository).count(), "can_download": request.user.has_perm("archives.download_archive"),
+        "can_restore": request.user.has_perm("archives.restore_archive"),
+        "can_delete": request.user.has_perm("archives.delete_archive"),
+    }  # fmt: skip
+    return [ObjectSection("admin/archives/repository_archives.html", context, order=10)]
+
+
+add_buttons("repositories.repository", repository_buttons)
+add_sections("repositories.repository", repository_section)

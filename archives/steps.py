@@ -5,9 +5,13 @@ its own."""
 
 import logging
 
+from django.db.models import Q
+from django.urls import reverse
+
+from archives.models import Archive
 from archives.services import catalog
 from repositories.models import Repository
-from repositories.services.steps import PartialSteps
+from repositories.services.steps import PartialSteps, RunTimeline
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +38,18 @@ class ArchiveListSteps(PartialSteps):
             except Exception as e:
                 logger.exception("archive list refresh failed")
                 ctx.log(f"{repository.name}: archive list not refreshed: {e}")
+
+    def timeline(self, timeline: RunTimeline) -> None:
+        """Each job's archive, linked to its browser on the run page."""
+        made = [job for job in timeline.jobs if job.archive_name]
+        if not made:
+            return
+        wanted = Q()
+        for job in made:
+            wanted |= Q(repository_id=job.repository_id, name=job.archive_name)
+        rows = Archive.objects.filter(wanted).values_list("repository_id", "name", "pk")
+        found = {(repository_id, name): pk for repository_id, name, pk in rows}
+        for job in made:
+            pk = found.get((job.repository_id, job.archive_name))
+            if pk is not None:
+                timeline.link(job.pk, f"browse {job.archive_name}", reverse("admin:archives_archive_browse", args=[pk]))

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "archives",
     "notifications",
     "maintenance",
+    "dashboard",  # its admin module runs after the others': it replaces the admin's index
     "accounts",  # last: its post_migrate hook hands out the permissions of the apps above
 ]
 
@@ -100,7 +101,9 @@ WSGI_APPLICATION = "borgui.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The project's own overrides of the admin's templates (django.contrib.admin comes
+        # first in INSTALLED_APPS, so an app's admin/base_site.html would never be found).
+        "DIRS": [BASE_DIR / "borgui" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

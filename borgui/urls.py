@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from borgui import views
+from dashboard import views as dashboard_views
 from notifications.views import metrics_view
 from system import views as system_views
 
@@ -19,6 +20,11 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),  # normally answered by HealthCheckMiddleware
     path("metrics", metrics_view, name="metrics"),  # Prometheus (docs/notifications.md)
     path("admin/system/", admin.site.admin_view(system_views.system_view), name="system"),
+    path(
+        "admin/dashboard/progress.json",
+        admin.site.admin_view(dashboard_views.progress_view),
+        name="dashboard_progress",
+    ),
     path("", include("accounts.urls")),  # sign-in pages; before the admin's catch-all
     path("admin/", admin.site.urls),
 ]

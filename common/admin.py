@@ -1,11 +1,17 @@
 """Admin pieces shared by the apps."""
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 from django.contrib import messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
 # No page needs more rows in one inline than this; a posted form count above it is refused
 # at once instead of building millions of forms (docs/security.md).
@@ -85,3 +91,75 @@ class ReadOnlyInlineMixin:
         rows = formset.model._default_manager.filter(**{formset.fk.name: obj}).count() if obj and obj.pk else 0
         formset.absolute_max = max(rows, 1)
         return formset
+
+
+# --- buttons and sections of an object's page (docs/admin.md) ------------------------------
+# Each app adds its own to a model's page, so the page's app need not know them.
+
+
+@dataclass(frozen=True)
+class ObjectButton:
+    """A button in the object tools: an action (a form that posts to URL) or a link to a page."""
+
+    element_id: str
+    label: str
+    url: str
+    post: bool = True
+    order: int = 0
+
+
+@dataclass(frozen=True)
+class ObjectSection:
+    """A part of an object's page below its form: TEMPLATE rendered with CONTEXT as `section`."""
+
+    template: str
+    context: dict = field(default_factory=dict)
+    order: int = 0
+
+
+_buttons: dict[str, list[Callable]] = {}
+_sections: dict[str, list[Callable]] = {}
+
+
+def add_buttons(model_label: str, source: Callable) -> None:
+    """SOURCE(request, obj) → the ObjectButtons this user may use on OBJ's page."""
+    if source not in _buttons.setdefault(model_label, []):
+        _buttons[model_label].append(source)
+
+
+def add_sections(model_label: str, source: Callable) -> None:
+    """SOURCE(request, obj) → the ObjectSections of OBJ's page."""
+    if source not in _sections.setdefault(model_label, []):
+        _sections[model_label].append(source)
+
+
+def _collected(sources: dict, request, obj) -> list:
+    found = [item for source in sources.get(obj._meta.label_lower, []) for item in source(request, obj)]
+    return sorted(found, key=lambda item: item.order)
+
+
+class ObjectPageMixin:
+    """A ModelAdmin whose change page shows the buttons and sections the apps added."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, unquote(object_id)) if is_valid_pk(self.model, unquote(object_id)) else None
+        extra = {"object_buttons": [], "object_sections": []}
+        if obj is not None:
+            extra = {
+                "object_buttons": _collected(_buttons, request, obj),
+                "object_sections": _collected(_sections, request, obj),
+            }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+
+def confirmation_page(request, model_admin, obj, question: str, details=(), button: str = "Yes", back_url=None):
+    """The page a GET of an action's URL answers: what the action will do, and a button that
+    posts to the same URL (docs/admin.md: an action runs only on POST)."""
+    opts = model_admin.model._meta
+    back_url = back_url or reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": question, "opts": opts, "original": obj, "subpage": question, "details": list(details),
+        "button": button, "back_url": back_url,
+    }  # fmt: skip
+    return TemplateResponse(request, "admin/confirm_action.html", context)

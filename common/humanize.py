@@ -10,7 +10,7 @@ DASH = "—"
 
 def human_size(value) -> str:
     """Decimal units, as borg prints them (341.2 MB)."""
-    if value is None:
+    if value is None or value == "":  # "": a template's missing value
         return DASH
     size = float(value)
     for unit in ("B", "kB", "MB", "GB", "TB", "PB"):

@@ -11,7 +11,7 @@ import json
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
+from django.db.models import Case, Count, When
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
@@ -37,8 +37,9 @@ from hooks.forms import (
 from hooks.models import ExecutionState, HookAttachment, Script, ScriptApproval, ScriptExecution, ScriptParameter
 from hooks.parameters import proposed_parameters
 from hooks.services.testing import TestRequestError, create_test, queue_test
-from repositories.admin import BackupPlanAdmin, PlanRunAdmin, RepositoryAdmin, RepositoryForm
-from repositories.models import BackupPlan, PlanRun, Repository
+from repositories.admin import BackupPlanAdmin, RepositoryAdmin, RepositoryForm
+from repositories.models import BackupPlan, Repository
+from repositories.status import HookType
 
 GREEN, RED, GREY = "#2e7d32", "#c62828", "#616161"
 OUTPUT_STYLE = (
@@ -490,40 +491,6 @@ class ScriptExecutionAdmin(GuardedInputAdminMixin, _ExecutionColumns, admin.Mode
         return _output(execution.stderr, "stderr")
 
 
-class PlanRunHookExecutionInline(ReadOnlyInlineMixin, _ExecutionColumns, admin.TabularInline):
-    """The hook runs of a plan run, in the order they ran, with their output."""
-
-    model = ScriptExecution
-    fk_name = "run"
-    view_on_site = False
-    fields = ["execution_link", "hook_type", "repository", "outcome_display", "duration_display", "started", "output"]
-    readonly_fields = fields
-    verbose_name = "hook run"
-    verbose_name_plural = "hook runs (in the order they ran)"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("job__repository").order_by("id")
-
-    @admin.display(description="hook")
-    def execution_link(self, execution):
-        return _admin_link(execution, execution.script_name)
-
-    @admin.display(description="repository")
-    def repository(self, execution):
-        return execution.job.repository.name if execution.job_id else "(plan)"
-
-    @admin.display(description="output")
-    def output(self, execution):
-        parts = []
-        if execution.error:
-            parts.append(format_html('<p class="hook-error" style="color:{}">{}</p>', RED, execution.error))
-        if execution.stdout:
-            parts.append(_output(execution.stdout, "stdout"))
-        if execution.stderr:
-            parts.append(_output(execution.stderr, "stderr"))
-        return format_html_join("", "{}", ((p,) for p in parts)) if parts else "—"
-
-
 # --- attachments: inlines on the repository and plan pages -----------------------------------
 
 
@@ -549,7 +516,9 @@ class HookAttachmentInline(CappedInlineMixin, admin.TabularInline):
     verbose_name_plural = "library hooks (pre-backup and post-backup, each chain in order)"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("script")
+        # Pre-backup hooks first: the order they run in (docs/running-plans.md#order).
+        pre_first = Case(When(hook_type=HookType.PRE_BACKUP, then=0), default=1)
+        return super().get_queryset(request).select_related("script").order_by(pre_first, "order", "id")
 
     # Read-only (no change permission): the values as text, secret ones masked.
     def get_fields(self, request, obj=None):
@@ -577,9 +546,10 @@ class PlanHookAttachmentInline(HookAttachmentInline):
     fk_name = "plan"
 
 
-# --- hooks on the pages of repositories, plans and runs ------------------------------------
-# The repositories app knows nothing of hooks: this app adds its attachments, its hook runs
-# and the review of inline hooks to those pages, by registering a subclass of each admin.
+# --- hooks on the pages of repositories and plans ------------------------------------------
+# The repositories app knows nothing of hooks: this app adds its attachments and the review
+# of inline hooks to those pages, by registering a subclass of each admin (and its hook runs
+# to a run's timeline through the step registry: services/engine.py).
 
 
 class RepositoryWithHooksForm(InlineHookFieldsMixin, RepositoryForm):
@@ -599,14 +569,9 @@ class BackupPlanWithHooksAdmin(BackupPlanAdmin):
     inlines = [*BackupPlanAdmin.inlines, PlanHookAttachmentInline]
 
 
-class PlanRunWithHooksAdmin(PlanRunAdmin):
-    inlines = [*PlanRunAdmin.inlines, PlanRunHookExecutionInline]
-
-
 for model, model_admin in (
     (Repository, RepositoryWithHooksAdmin),
     (BackupPlan, BackupPlanWithHooksAdmin),
-    (PlanRun, PlanRunWithHooksAdmin),
 ):
     admin.site.unregister(model)
     admin.site.register(model, model_admin)

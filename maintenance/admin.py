@@ -8,8 +8,9 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
-from django.urls import path
+from django.urls import path, reverse
 
+from common.admin import ObjectButton, ObjectSection, add_buttons, add_sections, confirmation_page
 from common.humanize import human_size
 from hooks.admin import AttachmentFormSet
 from maintenance.models import (
@@ -31,6 +32,7 @@ RUN_PERMISSION = "maintenance.run_maintenance"
 
 @admin.register(MaintenanceJob)
 class MaintenanceJobAdmin(admin.ModelAdmin):
+    view_on_site = False  # its page is this page
     list_display = ["__str__", "kind", "status_shown", "trigger", "created", "finished", "freed_shown", "reason"]
     list_filter = ["kind", "status", "trigger"]
     list_select_related = ["repository", "plan"]
@@ -94,10 +96,14 @@ class MaintenanceJobAdmin(admin.ModelAdmin):
         if owner is None:
             raise Http404("no such repository or plan")
         back = f"admin:repositories_{owner_model._meta.model_name}_change"
-        if request.method != "POST":
-            return redirect(back, pk)
         if not request.user.has_perm(kind.permission):
             raise PermissionDenied
+        if request.method != "POST":
+            owner_admin = self.admin_site.get_model_admin(owner_model)
+            return confirmation_page(
+                request, owner_admin, owner, f"{kind.label} {owner.name} now?", ["It runs on the worker."],
+                button=f"Yes, {kind.label.lower()} now",
+            )  # fmt: skip
         try:
             job = jobs.create_job(kind, trigger=MaintenanceTrigger.ADMIN, requested_by=request.user.get_username(),
                                   options=_options(kind, owner), **_owner_fields(kind, owner))  # fmt: skip
@@ -157,16 +163,6 @@ RepositoryAdminBase = type(admin.site._registry[Repository])
 
 class MaintainedRepositoryAdmin(RepositoryAdminBase):
     inlines = [*RepositoryAdminBase.inlines, RepositoryMaintenanceInline]
-    change_form_template = "admin/maintenance/repository_change_form.html"
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "can_run_maintenance": request.user.has_perm(RUN_PERMISSION),
-            "can_compact": request.user.has_perm(MaintenanceKind.COMPACT.permission),
-            "maintenance_history": history(repository_id=object_id) if str(object_id).isdigit() else [],
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Check (queued on the worker)", permissions=["run_maintenance"])
     def check_repository(self, request, queryset):
@@ -263,16 +259,37 @@ PlanAdminBase = type(admin.site._registry[BackupPlan])
 
 class VerifiedBackupPlanAdmin(PlanAdminBase):
     inlines = [*PlanAdminBase.inlines, PlanMaintenanceInline]
-    change_form_template = "admin/maintenance/plan_change_form.html"
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {
-            **(extra_context or {}),
-            "can_run_maintenance": request.user.has_perm(RUN_PERMISSION),
-            "maintenance_history": history(plan_id=object_id) if str(object_id).isdigit() else [],
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
 
 
 admin.site.unregister(BackupPlan)
 admin.site.register(BackupPlan, VerifiedBackupPlanAdmin)
+
+
+# --- buttons and the history on the repository and plan pages --------------------------------
+
+BUTTONS = {  # kind → (element id, label, order among the page's buttons)
+    MaintenanceKind.CHECK: ("check-now", "Check now", 20),
+    MaintenanceKind.COMPACT: ("compact-now", "Compact now", 30),
+    MaintenanceKind.VERIFY: ("verify-now", "Verify now", 20),
+    MaintenanceKind.DRILL: ("drill-now", "Drill now", 30),
+}
+
+
+def _buttons(request, owner, kinds) -> list[ObjectButton]:
+    buttons = []
+    for kind in kinds:
+        if request.user.has_perm(kind.permission):
+            element_id, label, order = BUTTONS[kind]
+            url = reverse("admin:maintenance_maintenancejob_start", args=[kind.value, owner.pk])
+            buttons.append(ObjectButton(element_id, label, url, order=order))
+    return buttons
+
+
+def _history_section(**owner) -> list[ObjectSection]:
+    return [ObjectSection("admin/maintenance/history.html", {"history": history(**owner)}, order=20)]
+
+
+add_buttons("repositories.repository", lambda r, o: _buttons(r, o, [MaintenanceKind.CHECK, MaintenanceKind.COMPACT]))
+add_buttons("repositories.backupplan", lambda r, o: _buttons(r, o, [MaintenanceKind.VERIFY, MaintenanceKind.DRILL]))
+add_sections("repositories.repository", lambda request, repository: _history_section(repository=repository))
+add_sections("repositories.backupplan", lambda request, plan: _history_section(plan=plan))

@@ -56,6 +56,7 @@ def attempts_table(attempts) -> str:
 
 @admin.register(Channel)
 class ChannelAdmin(repositories_admin.SecretFieldsAdminMixin, admin.ModelAdmin):
+    view_on_site = False  # its page is this page
     form = ChannelForm
     list_display = ["name", "url_shown", "event_list", "scope"]
     search_fields = ["name"]
@@ -192,5 +193,3 @@ admin.site.unregister(BackupPlan)
 admin.site.register(BackupPlan, MonitoredBackupPlanAdmin)
 admin.site.unregister(PlanRun)
 admin.site.register(PlanRun, NotifiedPlanRunAdmin)
-# The front page names stale plans above the usual list of apps.
-admin.site.index_template = "admin/notifications/index.html"

@@ -1,21 +1,31 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
+from common.admin import (
+    CappedInlineMixin,
+    GuardedInputAdminMixin,
+    ObjectButton,
+    ObjectPageMixin,
+    ReadOnlyInlineMixin,
+    add_buttons,
+    confirmation_page,
+)
 from common.forms import LinesField, SecretFieldsMixin
-from repositories import borg
+from common.humanize import human_duration, when
+from common.pagination import TwoEndedPaginator
+from repositories import borg, progress
 from repositories.models import (
     BackupPlan,
-    ContainerStop,
     LeaseMode,
     PlanRepository,
     PlanRun,
@@ -25,7 +35,7 @@ from repositories.models import (
     SourcesOn,
     SSHConnection,
 )
-from repositories.services import leases, operations, pipeline, runs
+from repositories.services import leases, operations, pipeline, preview, runs
 from repositories.services.passphrase import PassphraseChangeError, change_passphrase
 from repositories.services.retention import plan_repository_problems
 from repositories.services.scheduling import next_slot
@@ -35,6 +45,19 @@ from repositories.status import Status
 def status_badge(status: str):
     colour = Status(status).colour if status in Status.values else Status.PENDING.colour
     return format_html('<strong class="status-{}" style="color:{}">{}</strong>', status, colour, status)
+
+
+def run_status_badge(run: PlanRun):
+    """A cancelled run keeps the status failure (docs/running-plans.md#statuses); pages say cancelled."""
+    return status_badge(run.shown_status)
+
+
+def _object_or_404(model_or_queryset, pk):
+    queryset = getattr(model_or_queryset, "objects", model_or_queryset)
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise Http404(f"No {queryset.model._meta.verbose_name} with id {pk!r}.")
+    return obj
 
 
 class SSHConnectionForm(SecretFieldsMixin, forms.ModelForm):
@@ -137,9 +160,11 @@ class ChangePassphraseForm(forms.Form):
 
 
 @admin.register(Repository)
-class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.ModelAdmin):
+class RepositoryAdmin(ObjectPageMixin, GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.ModelAdmin):
     form = RepositoryForm
-    list_display = ["name", "location", "encryption", "source_connection", "passphrase_set", "last_backup"]
+    list_display = [
+        "name", "location", "encryption", "initialised_shown", "source_connection", "passphrase_set", "last_backup",
+    ]  # fmt: skip
     list_select_related = ["source_connection"]
     search_fields = ["name", "location"]
     actions = ["initialise", "import_existing", "check_repository", "list_archives", "break_lock"]
@@ -158,22 +183,15 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
     def passphrase_set(self, obj):
         return bool(obj.passphrase)
 
+    @admin.display(boolean=True, description="initialised", ordering="initialised")
+    def initialised_shown(self, obj):
+        return obj.initialised
+
     @admin.display(description="last backup")
     def last_backup(self, obj):
         if not obj.last_status:
             return "—"
-        return format_html("{} {}", status_badge(obj.last_status), obj.last_finished.strftime("%Y-%m-%d %H:%M"))
-
-    def _each(self, request, queryset, verb: str, operation, describe):
-        done = 0
-        for repository in queryset:
-            result = operation(repository)
-            if result.ok:
-                done += 1
-                self.message_user(request, f"{repository.name}: {describe(repository, result)}", messages.SUCCESS)
-            else:
-                self.message_user(request, f"{repository.name}: {verb} failed: {result.error_line()}", messages.ERROR)
-        return done
+        return format_html("{} {}", status_badge(obj.last_status), when(obj.last_finished))
 
     # borg runs on the worker, under the repository's lease; the page follows the results.
     def _queue(self, request, queryset, operation: str):
@@ -216,6 +234,9 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
             "opts": self.model._meta,
             "results": found,
             "waiting": any(result is None for result in found),
+            "repository": Repository.objects.filter(pk=request.GET.get("repository", "")).first()
+            if request.GET.get("repository", "").isdigit()
+            else None,
         }
         return TemplateResponse(request, "admin/repositories/repository/operations.html", context)
 
@@ -232,20 +253,27 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
             }
             return TemplateResponse(request, "admin/repositories/break_lock_confirm.html", context)
         for repository in queryset:
-            holder = _active_holder(repository)
-            if holder:
-                self.message_user(
-                    request,
-                    f"{repository.name}: not broken — run {holder.pk} of {holder.plan} is writing it",
-                    messages.ERROR,
-                )
-                continue
-            try:  # nothing else borgui runs may be using the lock it breaks; the page never waits
-                with leases.hold(repository, LeaseMode.WRITE, "break-lock (admin)", wait_seconds=0):
-                    self._each(request, [repository], "break-lock", borg.break_lock, lambda r, res: "lock broken")
-            except leases.RepositoryBusy as e:
-                self.message_user(request, f"{repository.name}: not broken — {e}", messages.ERROR)
+            self._break_lock(request, repository)
         return None
+
+    def _break_lock(self, request, repository) -> None:
+        """borg break-lock, refused while a run holds the repository. It takes no lock and
+        answers at once, so it runs in the request (docs/admin.md, "Repository")."""
+        holder = _active_holder(repository)
+        if holder:
+            message = f"{repository.name}: not broken — run {holder.pk} of {holder.plan} is writing it"
+            self.message_user(request, message, messages.ERROR)
+            return
+        try:  # nothing else borgui runs may be using the lock it breaks; the page never waits
+            with leases.hold(repository, LeaseMode.WRITE, "break-lock (admin)", wait_seconds=0):
+                result = borg.break_lock(repository)
+        except leases.RepositoryBusy as e:
+            self.message_user(request, f"{repository.name}: not broken — {e}", messages.ERROR)
+            return
+        if result.ok:
+            self.message_user(request, f"{repository.name}: lock broken", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{repository.name}: break-lock failed: {result.error_line()}", messages.ERROR)
 
     def has_break_lock_permission(self, request):
         return request.user.has_perm("repositories.break_lock")
@@ -254,13 +282,55 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
         return request.user.has_perm("repositories.check_repository")
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.change_passphrase_view)
-        followed = self.admin_site.admin_view(self.operations_view)
+        view = self.admin_site.admin_view
         return [
-            path("operations/", followed, name="repositories_repository_operations"),
-            path("<path:object_id>/change-passphrase/", view, name="repositories_repository_change_passphrase"),
+            path("operations/", view(self.operations_view), name="repositories_repository_operations"),
+            path(
+                "<path:object_id>/change-passphrase/", view(self.change_passphrase_view),
+                name="repositories_repository_change_passphrase",
+            ),
+            path("<int:pk>/initialise/", view(self.initialise_view), name="repositories_repository_initialise"),
+            path("<int:pk>/break-lock/", view(self.break_lock_view), name="repositories_repository_break_lock"),
             *super().get_urls(),
-        ]
+        ]  # fmt: skip
+
+    def _queue_one(self, request, repository, operation: str):
+        """Queue OPERATION on the worker; the page then follows it (and links back here)."""
+        response = self._queue(request, [repository], operation)
+        if response is None:
+            return redirect("admin:repositories_repository_change", repository.pk)
+        return redirect(response.url + f"&repository={repository.pk}")
+
+    def initialise_view(self, request, pk):
+        repository = _object_or_404(Repository, pk)
+        if not self.has_change_permission(request, repository):
+            raise PermissionDenied
+        if request.method != "POST":
+            return confirmation_page(
+                request, self, repository, f"Initialise repository {repository.name}?",
+                [f"borg init --encryption={repository.encryption} {repository.location}", "It runs on the worker."],
+                button="Yes, initialise it",
+            )  # fmt: skip
+        return self._queue_one(request, repository, "init")
+
+    def break_lock_view(self, request, pk):
+        repository = _object_or_404(Repository, pk)
+        if not self.has_break_lock_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            holder = _active_holder(repository)
+            details = [
+                "borg's lock keeps two processes from writing a repository at once. Break it only when no borg "
+                "process uses it any more (a crashed backup left it behind).",
+            ]
+            if holder:
+                details.append(f"Run {holder.pk} of plan {holder.plan} holds it now: breaking it will be refused.")
+            return confirmation_page(
+                request, self, repository, f"Break the borg lock of {repository.name}?", details,
+                button="Yes, break the lock",
+            )  # fmt: skip
+        self._break_lock(request, repository)
+        return redirect("admin:repositories_repository_change", repository.pk)
 
     def change_passphrase_view(self, request, object_id):
         repository = self.get_object(request, unquote(object_id))
@@ -293,10 +363,6 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
         }
         return TemplateResponse(request, "admin/repositories/repository/change_passphrase.html", context)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "can_change_passphrase": self.has_change_permission(request)}
-        return super().change_view(request, object_id, form_url, extra_context)
-
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if change and form.cleaned_data.get("passphrase") and "passphrase" in form.changed_data:
@@ -311,6 +377,24 @@ class RepositoryAdmin(GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.Mode
 
 def _active_holder(repository):
     return leases.holder(repository)
+
+
+def repository_buttons(request, repository) -> list[ObjectButton]:
+    model_admin = admin.site.get_model_admin(Repository)
+    buttons = []
+    if model_admin.has_change_permission(request, repository) and not repository.initialised:
+        url = reverse("admin:repositories_repository_initialise", args=[repository.pk])
+        buttons.append(ObjectButton("initialise", "Initialise", url, post=False, order=10))
+    if model_admin.has_change_permission(request, repository) and repository.encryption != "none":
+        url = reverse("admin:repositories_repository_change_passphrase", args=[repository.pk])
+        buttons.append(ObjectButton("change-passphrase", "Change passphrase", url, post=False, order=50))
+    if request.user.has_perm("repositories.break_lock"):
+        url = reverse("admin:repositories_repository_break_lock", args=[repository.pk])
+        buttons.append(ObjectButton("break-lock", "Break lock", url, post=False, order=60))
+    return buttons
+
+
+add_buttons("repositories.repository", repository_buttons)
 
 
 class PlanRepositoryInline(GuardedInputAdminMixin, CappedInlineMixin, admin.TabularInline):
@@ -366,7 +450,8 @@ PlanRepositoryInline.formset = PlanRepositoryFormSet
 
 
 @admin.register(BackupPlan)
-class BackupPlanAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
+class BackupPlanAdmin(ObjectPageMixin, GuardedInputAdminMixin, admin.ModelAdmin):
+    view_on_site = False  # its page is this page
     form = BackupPlanForm
     inlines = [PlanRepositoryInline]  # the hooks app adds its attachments
     list_display = ["name", "enabled", "schedule", "timezone", "repository_list", "last_run", "next_run"]
@@ -414,50 +499,73 @@ class BackupPlanAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Run now", permissions=["run"])
     def run_now(self, request, queryset):
-        queued = 0
+        queued = []
         for plan in queryset:
             try:
-                runs.queue_run(plan)
-                queued += 1
+                queued.append(runs.queue_run(plan))
             except pipeline.PlanAlreadyRunning as e:
                 self.message_user(request, str(e), messages.WARNING)
         if queued:
-            self.message_user(request, f"{queued} plan run(s) queued.", messages.SUCCESS)
+            rows = ((run.get_absolute_url(), run.pk, run.plan.name) for run in queued)
+            links = format_html_join(", ", '<a href="{}">run {} of {}</a>', rows)
+            self.message_user(request, format_html("{} plan run(s) queued: {}.", len(queued), links), messages.SUCCESS)
 
     def has_run_permission(self, request):
         return request.user.has_perm("repositories.run_plan")
 
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/run/", view(self.run_view), name="repositories_backupplan_run"),
+            path("<int:pk>/preview/", view(self.preview_view), name="repositories_backupplan_preview"),
+            *super().get_urls(),
+        ]
 
-class ContainerStopInline(ReadOnlyInlineMixin, admin.TabularInline):
-    model = ContainerStop
-    verbose_name_plural = "containers stopped by the plan (started again after the backup)"
-    fields = ["name", "selector", "container_id", "stopped_at", "stop_error", "started_at", "start_error"]
-    readonly_fields = fields
+    def run_view(self, request, pk):
+        """One click on Run now: one run, and its page (docs/running-plans.md)."""
+        plan = _object_or_404(BackupPlan, pk)
+        if not self.has_run_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            names = ", ".join(r.name for r in plan.ordered_repositories()) or "no repository"
+            return confirmation_page(
+                request, self, plan, f"Run plan {plan.name} now?", [f"A backup to {names}, on the worker."],
+                button="Yes, run it now",
+            )  # fmt: skip
+        try:
+            run = runs.queue_run(plan)
+        except pipeline.PlanAlreadyRunning as e:
+            self.message_user(request, str(e), messages.WARNING)
+            return redirect("admin:repositories_backupplan_change", plan.pk)
+        self.message_user(request, f"{plan.name}: run {run.pk} queued.", messages.SUCCESS)
+        return redirect(run.get_absolute_url())
+
+    def preview_view(self, request, pk):
+        """What will run (docs/running-plans.md, "What will run"): nothing runs."""
+        plan = _object_or_404(BackupPlan, pk)
+        if not self.has_view_permission(request, plan):
+            raise PermissionDenied
+        built = preview.build_preview(plan)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"What will run: {plan.name}", "opts": self.model._meta, "original": plan,
+            "subpage": "What will run", "preview": built, "steps": built.ordered(), "problems": built.problems,
+            "plan_zone": preview.plan_zone(plan),
+        }  # fmt: skip
+        return TemplateResponse(request, "admin/repositories/backupplan/preview.html", context)
 
 
-class RepositoryJobInline(ReadOnlyInlineMixin, admin.TabularInline):
-    model = RepositoryJob
-    fields = ["repository", "status_badge", "archive_name", "borg_exit_code", "progress", "stats", "reason", "log"]
-    readonly_fields = fields
+def plan_buttons(request, plan) -> list[ObjectButton]:
+    buttons = []
+    if request.user.has_perm("repositories.run_plan"):
+        url = reverse("admin:repositories_backupplan_run", args=[plan.pk])
+        buttons.append(ObjectButton("run-now", "Run now", url, order=10))
+    url = reverse("admin:repositories_backupplan_preview", args=[plan.pk])
+    buttons.append(ObjectButton("what-will-run", "What will run", url, post=False, order=20))
+    return buttons
 
-    @admin.display(description="status")
-    def status_badge(self, job):
-        return status_badge(job.status)
 
-    @admin.display(description="progress")
-    def progress(self, job):
-        if not job.progress_files and not job.progress_bytes:
-            return "—"
-        return f"{job.progress_files} files, {job.progress_bytes} bytes"
-
-    @admin.display(description="stats")
-    def stats(self, job):
-        if job.nfiles is None:
-            return "—"
-        return (
-            f"{job.nfiles} files; original {job.original_size}, compressed {job.compressed_size}, "
-            f"deduplicated {job.deduplicated_size} bytes"
-        )
+add_buttons("repositories.backupplan", plan_buttons)
 
 
 class SourceMountInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -472,19 +580,69 @@ class SourceMountInline(ReadOnlyInlineMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("job__repository", "job__run__plan")
 
 
+class RunChangeList(ChangeList):
+    """The runs list reads no log (up to 256 K each), and pages through the planrun_newest index."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer("log")
+
+
 @admin.register(PlanRun)
-class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
+class PlanRunAdmin(ObjectPageMixin, GuardedInputAdminMixin, admin.ModelAdmin):
+    # The list is ordered by the planrun_newest index and read from whichever end is nearer;
+    # a filtered list is not counted twice.
+    show_full_result_count = False
+    paginator = TwoEndedPaginator
     list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
-    inlines = [RepositoryJobInline, ContainerStopInline, SourceMountInline]  # the hooks app adds its hook runs
+    # Jobs, hook runs and stopped containers are on the page's timeline (build_timeline).
+    inlines = [SourceMountInline]
     readonly_fields = [
-        "plan", "status_badge", "trigger", "reason", "scheduled_for", "created", "started", "finished",
-        "heartbeat", "worker", "cancel_requested", "log",
+        "plan", "status_badge", "trigger", "reason", "scheduled_for_shown", "created_shown", "started_shown",
+        "finished_shown", "duration_shown", "heartbeat_shown", "worker", "cancel_state",
     ]  # fmt: skip
     fields = readonly_fields
     actions = ["cancel"]
     change_form_template = "admin/repositories/planrun/change_form.html"
+    view_on_site = False  # its page is this page
+
+    def get_inline_instances(self, request, obj=None):
+        # Sections with nothing to show are left out (a run of local sources mounts nothing).
+        instances = super().get_inline_instances(request, obj)
+        if obj is not None and not obj.source_mounts.exists():
+            instances = [i for i in instances if not isinstance(i, SourceMountInline)]
+        return instances
+
+    @admin.display(description="scheduled for")
+    def scheduled_for_shown(self, run):
+        return when(run.scheduled_for)
+
+    @admin.display(description="created")
+    def created_shown(self, run):
+        return when(run.created)
+
+    @admin.display(description="started")
+    def started_shown(self, run):
+        return when(run.started)
+
+    @admin.display(description="finished")
+    def finished_shown(self, run):
+        return when(run.finished)
+
+    @admin.display(description="duration")
+    def duration_shown(self, run):
+        return human_duration(run.duration)
+
+    @admin.display(description="heartbeat")
+    def heartbeat_shown(self, run):
+        return when(run.heartbeat)
+
+    @admin.display(description="cancel")
+    def cancel_state(self, run):
+        if not run.cancel_requested:
+            return "—"
+        return "cancelled" if run.finished else "cancel requested: the run stops at its next step"
 
     def has_add_permission(self, request):
         return False
@@ -492,9 +650,12 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def get_changelist(self, request, **kwargs):
+        return RunChangeList
+
     @admin.display(description="status")
     def status_badge(self, run):
-        return status_badge(run.status)
+        return run_status_badge(run)
 
     @admin.action(description="Cancel", permissions=["cancel"])
     def cancel(self, request, queryset):
@@ -507,26 +668,76 @@ class PlanRunAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     def get_urls(self):
         return [
             path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view), name="repositories_planrun_cancel"),
+            path(
+                "<int:pk>/progress.json",
+                self.admin_site.admin_view(self.progress_view),
+                name="repositories_planrun_progress",
+            ),
             *super().get_urls(),
         ]
 
     def cancel_view(self, request, pk):
-        if request.method != "POST":
-            return redirect("admin:repositories_planrun_change", pk)
         if not self.has_cancel_permission(request):
             raise PermissionDenied
-        run = PlanRun.objects.filter(pk=pk).first()
-        if run and runs.request_cancel(run):
+        run = PlanRun.objects.select_related("plan").filter(pk=pk).first()
+        if run is None or not Status(run.status).is_active:
+            self.message_user(request, f"Run {pk} is not running.", messages.WARNING)
+            return redirect("admin:repositories_planrun_change", pk)
+        if request.method != "POST":
+            return confirmation_page(
+                request, self, run, f"Cancel run {run.pk} of plan {run.plan.name}?",
+                ["borg is interrupted as Ctrl-C would; post-backup hooks still run, stopped containers start again."],
+                button="Yes, cancel the run",
+            )  # fmt: skip
+        if runs.request_cancel(run):
             self.message_user(request, f"Run {pk}: cancel requested.", messages.SUCCESS)
         else:
             self.message_user(request, f"Run {pk} is not running.", messages.WARNING)
         return redirect("admin:repositories_planrun_change", pk)
 
+    def progress_view(self, request, pk):
+        """The run's jobs with their estimates (docs/dashboard.md#progress), polled by live.js."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        found = progress.runs_progress(PlanRun.objects.filter(pk=pk))
+        if not found:
+            raise Http404(f"No run with id {pk}.")
+        return JsonResponse(progress.payload(found))
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        run = self.get_object(request, unquote(object_id))  # None for an id that names no run
+        run = self.get_object(request, unquote(object_id)) if object_id.isdigit() else None
+        timeline = preview.build_timeline(run) if run is not None else None
         extra_context = {
             **(extra_context or {}),
+            "run": run,
             "run_active": bool(run and Status(run.status).is_active),
-            "can_cancel": self.has_cancel_permission(request),
+            "progress_runs": progress.runs_progress(PlanRun.objects.filter(pk=run.pk)) if run else [],
+            "progress_url": reverse("admin:repositories_planrun_progress", args=[run.pk]) if run else "",
+            "timeline": timeline.ordered() if timeline else [],
+            "plan_zone": preview.plan_zone(run.plan) if run else "",
+            "time_zone": timezone.get_current_timezone_name(),
+            **_log_tail(run.log if run else ""),
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+LOG_TAIL_LINES = 40
+
+
+def _log_tail(log: str) -> dict:
+    lines = log.splitlines()
+    return {
+        "log_tail": "\n".join(lines[-LOG_TAIL_LINES:]),
+        "log_tail_lines": min(len(lines), LOG_TAIL_LINES),
+        "log_is_longer": len(lines) > LOG_TAIL_LINES,
+    }
+
+
+def run_buttons(request, run) -> list[ObjectButton]:
+    if not Status(run.status).is_active or not request.user.has_perm("repositories.cancel_run"):
+        return []
+    url = reverse("admin:repositories_planrun_cancel", args=[run.pk])
+    return [ObjectButton("cancel-run", "Cancel", url, post=False)]
+
+
+add_buttons("repositories.planrun", run_buttons)

@@ -317,7 +317,15 @@ def init(repository: Repository) -> BorgResult:
         if result.ok and Encryption(repository.encryption).uses_keyfile:
             repository.exported_key = Path(env["BORG_KEY_FILE"]).read_text()
             repository.save(update_fields=["exported_key"])
+        if result.ok or "Repository.AlreadyExists" in result.msgids:
+            mark_initialised(repository)
         return result
+
+
+def mark_initialised(repository: Repository) -> None:
+    if not repository.initialised:
+        repository.initialised = True
+        Repository.objects.filter(pk=repository.pk).update(initialised=True)
 
 
 def change_passphrase(repository: Repository, new_passphrase: str) -> BorgResult:
@@ -351,6 +359,17 @@ def check(repository: Repository) -> BorgResult:
 
 def break_lock(repository: Repository) -> BorgResult:
     return run(repository, ["break-lock", "--", repository.location])
+
+
+def command_line(args: list[str]) -> str:
+    """How ``run(repository, args)`` starts borg, as one line a person can read (and paste):
+    secrets are in the environment, never here."""
+    return shlex.join(borg_argv(*args))
+
+
+def plan_create_args(plan, repository: Repository, archive: str, sources: list[str], options=()) -> list[str]:
+    """The `borg create` of PLAN's backup to REPOSITORY: the one builder behind a run and its preview."""
+    return create_args(repository, archive, sources, list(plan.excludes or []), plan.compression, options)
 
 
 def create_args(

@@ -105,6 +105,8 @@ class Repository(models.Model):
     # Inline hooks follow the review rule of library scripts (docs/hooks.md#legacy-inline-hooks).
     pre_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
     post_backup_approved_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # Set by borgui's own borg init, a successful import or backup (docs/admin.md, "Repository").
+    initialised = models.BooleanField(default=False, editable=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -298,6 +300,9 @@ class Trigger(models.TextChoices):
     CLI = "cli"
 
 
+PROGRESS_PATH_LENGTH = 500
+
+
 class PlanRun(models.Model):
     plan = models.ForeignKey(BackupPlan, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
@@ -318,6 +323,14 @@ class PlanRun(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        # One per ordering and lookup the pages use (docs/dashboard.md): the runs list and its
+        # filters, each plan's last run, the failures of the last days.
+        indexes = [
+            models.Index(fields=["-created", "-id"], name="planrun_newest"),
+            models.Index(fields=["plan", "-created", "-id"], name="planrun_plan_newest"),
+            models.Index(fields=["status", "-created", "-id"], name="planrun_status_newest"),
+            models.Index(fields=["status", "finished"], name="planrun_status_finished"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["plan", "scheduled_for"],
@@ -332,6 +345,16 @@ class PlanRun(models.Model):
 
     def get_absolute_url(self):
         return reverse("admin:repositories_planrun_change", args=[self.pk])
+
+    @property
+    def was_cancelled(self) -> bool:
+        """A cancelled run keeps the status failure for its hooks (docs/running-plans.md#statuses);
+        the pages call it cancelled."""
+        return self.status == Status.FAILURE and (self.cancel_requested or self.reason == "cancelled")
+
+    @property
+    def shown_status(self) -> str:
+        return "cancelled" if self.was_cancelled else self.status
 
     @property
     def duration(self):
@@ -357,13 +380,26 @@ class RepositoryJob(models.Model):
     progress_files = models.BigIntegerField(default=0)
     progress_bytes = models.BigIntegerField(default=0)
     progress_updated = models.DateTimeField(null=True, blank=True)
+    # When borg create started (after the pre hooks), and the file it was reading at the
+    # last progress save: the rate and the "current file" of docs/dashboard.md#progress.
+    progress_started = models.DateTimeField(null=True, blank=True)
+    progress_path = models.CharField(max_length=PROGRESS_PATH_LENGTH, blank=True)
     log = models.TextField(blank=True)
     pre_started = models.BooleanField(default=False)
     post_done = models.BooleanField(default=False)
+    # When borg create and prune ran, for the run's timeline (docs/running-plans.md, "Reading a run").
+    create_started = models.DateTimeField(null=True, blank=True)
+    create_finished = models.DateTimeField(null=True, blank=True)
+    prune_started = models.DateTimeField(null=True, blank=True)
+    prune_finished = models.DateTimeField(null=True, blank=True)
+    prune_exit_code = models.IntegerField(null=True, blank=True)
+    prune_log = models.TextField(blank=True)
 
     class Meta:
         ordering = ["run", "order", "id"]
         verbose_name = "repository job"
+        # A repository's last backup, and the previous archive of a plan in a repository.
+        indexes = [models.Index(fields=["repository", "-finished"], name="repositoryjob_last")]
 
     def __str__(self):
         return f"{self.run} / {self.repository}"
@@ -395,6 +431,10 @@ class ContainerStop(models.Model):
     class Meta:
         ordering = ["run", "id"]
         verbose_name = "stopped container"
+        # The dashboard's "stopped now": the few rows not started again.
+        indexes = [
+            models.Index(fields=["run"], condition=models.Q(started_at__isnull=True), name="containerstop_not_started")
+        ]
 
     def __str__(self):
         return f"{self.name} (run {self.run_id})"

@@ -6,3 +6,9 @@ class SystemConfig(AppConfig):
 
     name = "system"
     verbose_name = "System"
+
+    def ready(self):
+        from repositories.services import steps
+
+        # The plan preview tells whether Docker lets the hooks do what they ask.
+        steps.register("system.preview.DockerAccessPreview")

@@ -182,21 +182,26 @@ def _hook_bodies():
                 yield f"inline {hook_type.value} hook of {repository.name}", body
 
 
+def add_hook_needs(needs: DockerNeeds, who: str, body: str) -> None:
+    """What the hook WHO with BODY needs of Docker, added to NEEDS."""
+    commands = docker_commands(body)
+    if not commands:
+        return
+    needs.cli_users.append(who)
+    unknown = []
+    for command in commands:
+        if command in _SUBCOMMANDS:
+            needs.add(_SUBCOMMANDS[command], who)
+        elif command not in _HARMLESS:
+            unknown.append(f"docker {command}")
+    if unknown:
+        needs.unchecked.append(f"{who}: {', '.join(unknown)}")
+
+
 def docker_needs() -> DockerNeeds:
     needs = DockerNeeds()
     for who, body in _hook_bodies():
-        commands = docker_commands(body)
-        if not commands:
-            continue
-        needs.cli_users.append(who)
-        unknown = []
-        for command in commands:
-            if command in _SUBCOMMANDS:
-                needs.add(_SUBCOMMANDS[command], who)
-            elif command not in _HARMLESS:
-                unknown.append(f"docker {command}")
-        if unknown:
-            needs.unchecked.append(f"{who}: {', '.join(unknown)}")
+        add_hook_needs(needs, who, body)
     for plan in BackupPlan.objects.filter(enabled=True).order_by("name"):
         # A plan with its sources on a source host stops that host's containers (docs/remote-sources.md).
         if plan.stop_containers and not SourcesOn(plan.sources_on).mounted:

@@ -14,12 +14,14 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django_q.models import Task
 from django_q.tasks import async_task, fetch
 
 from accounts.roles import SYSTEM_PERMISSION
 from system.report import report_as_dict, system_report
 
 REPORT_TASK = "system.tasks.system_report"
+REPORT_GROUP = "system-report"
 _TASK_ID = re.compile(r"\A[0-9a-f]{32}\Z")
 REFRESH_SECONDS = 2
 
@@ -29,7 +31,7 @@ def system_view(request):
         raise PermissionDenied
     task_id = request.GET.get("task", "")
     if not _TASK_ID.match(task_id):
-        task_id = async_task(REPORT_TASK, q_options={"timeout": 120, "group": "system-report"})
+        task_id = async_task(REPORT_TASK, q_options={"timeout": 120, "group": REPORT_GROUP})
         return redirect(f"{reverse('system')}?task={task_id}")
     web = system_report()
     context = {
@@ -51,6 +53,15 @@ def _worker_context(task_id: str) -> dict:
         first = str(result or "no result").strip().splitlines()
         return {"worker_error": first[-1] if first else "no result", "worker_finished": task.stopped}
     return {"worker": result, "worker_finished": task.stopped}
+
+
+def latest_worker_report() -> tuple[dict | None, object]:
+    """The last report a worker gave for the System page, and when (one query, no borg or
+    Docker call): what the dashboard summarises (docs/dashboard.md)."""
+    task = Task.objects.filter(group=REPORT_GROUP, success=True).order_by("-stopped").only("result", "stopped").first()
+    if task is None or not isinstance(task.result, dict):
+        return None, None
+    return task.result, task.stopped
 
 
 def add_system_link(site: admin.AdminSite) -> None:

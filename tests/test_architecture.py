@@ -25,6 +25,7 @@ ALLOWED_FUNCTION_IMPORTS = {
     ("repositories/apps.py", "repositories"): "app registry (signals)",
     ("repositories/apps.py", "repositories.services"): "app registry (steps)",
     ("hooks/apps.py", "repositories.services"): "app registry (steps)",
+    ("system/apps.py", "repositories.services"): "app registry (steps)",
     ("notifications/apps.py", "repositories.services"): "app registry (steps)",
     ("notifications/apps.py", "archives.signals"): "app registry (signals)",
     ("notifications/apps.py", "notifications.services"): "app registry (signals)",

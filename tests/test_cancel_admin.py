@@ -27,6 +27,9 @@ def test_cancel_button_stops_borg_and_post_hooks_still_run(qcluster, admin, admi
     admin_login(admin)
     page.goto(f"{live_server.url}/admin/repositories/planrun/{run.pk}/change/")
     page.click("#cancel-run")
+    assert f"Cancel run {run.pk} of plan slow?" in page.locator("h1").inner_text()  # asked first
+    assert PlanRun.objects.get(pk=run.pk).cancel_requested is False
+    page.click("#confirm")
     assert "cancel requested" in page.locator(".messagelist").inner_text()
     while PlanRun.objects.get(pk=run.pk).status != "failure" and time.monotonic() < deadline + 60:
         time.sleep(0.2)

@@ -67,4 +67,5 @@ def test_run_page_lists_the_containers_it_stopped(admin, client, tmp_path):
     ContainerStop.objects.create(run=run, selector="postgres", container_id="abc123", name="postgres-1")
     client.force_login(admin)
     page = client.get(reverse("admin:repositories_planrun_change", args=[run.pk])).content.decode()
-    assert "containers stopped by the plan" in page.lower() and "postgres-1" in page
+    timeline = page.split('id="run-timeline"', 1)[1]
+    assert "stop postgres-1" in timeline and "start postgres-1 again" in timeline

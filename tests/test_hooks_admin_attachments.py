@@ -3,7 +3,6 @@ refused names, pre/post rules), legacy inline hooks and their review, hook runs 
 """
 
 import html
-import re
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -12,9 +11,8 @@ from playwright.sync_api import expect
 
 from hooks.models import HookAttachment, ScriptParameter, body_hash
 from repositories.models import Repository
-from repositories.services import runs
 from tests.adminkit import form_data
-from tests.factories import make_plan, make_repository, make_source_tree
+from tests.factories import make_plan
 from tests.hookkit import attach, make_script
 
 SECRET = "pw-Zx81-never-shown-q7"
@@ -273,37 +271,6 @@ def test_inline_hooks_are_approved_by_a_reviewers_save_only(staff, admin, client
 
 
 # --- the run page lists its hook runs in order, with output -------------------------------------------
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_run_page_lists_hook_runs_in_order_with_output(admin, client, tmp_path):
-    repository = make_repository(tmp_path / "repo")
-    plan = make_plan("nightly", [repository], [make_source_tree(tmp_path / "src", files=2)])
-    for name, owner, hook_type in [
-        ("plan-post", plan, "post-backup"),
-        ("repo-post", repository, "post-backup"),
-        ("plan-pre", plan, "pre-backup"),
-    ]:
-        attach(owner, make_script(name, f"#!/bin/sh\necho output of {name}\necho warning from {name} >&2\n"), hook_type)
-    repository.pre_backup_script = "#!/bin/sh\necho output of the inline pre hook\n"
-    repository.approve_inline_hooks()
-    repository.save()
-
-    run = runs.run_in_foreground(plan)
-    assert run.status == "success", run.log
-    client.force_login(admin)
-    content = page_text(client.get(reverse("admin:repositories_planrun_change", args=[run.pk])))
-    group = content.split('id="hook_executions-group"', 1)[1]
-    names = re.findall(r'<td class="field-execution_link">\s*<p><a href="[^"]+">([^<]+)</a>', group)
-    assert names == ["plan-pre", "pre_backup_script of main", "repo-post", "plan-post"]
-    outputs = re.findall(r'<pre class="script-output script-stdout"[^>]*>([^<]*)</pre>', group)
-    assert outputs == [
-        "output of plan-pre\n", "output of the inline pre hook\n", "output of repo-post\n", "output of plan-post\n",
-    ]  # fmt: skip
-    assert "warning from repo-post" in group
-    repositories = re.findall(r'<td class="field-repository">\s*<p>([^<]+)</p>', group)
-    assert repositories == ["(plan)", "main", "main", "(plan)"]
-    assert group.count("exit 0") == 4
 
 
 @pytest.mark.django_db

@@ -121,7 +121,7 @@ def test_connection_and_repository_created_in_the_admin_keep_their_secrets(
     page.check(f"input[name=_selected_action][value='{repository.pk}']")
     page.select_option("select[name=action]", "initialise")
     page.click("button[name=index]")
-    expect_message(page, "Offsite: initialised (repokey-blake2)")
+    expect_message(page, "offsite: initialised (repokey-blake2)")
     assert (tmp_path / "offsite" / "config").exists()
     assert PASSPHRASE not in page.content()
     listing = borg.list_archives(Repository.objects.get(pk=repository.pk))
@@ -264,7 +264,7 @@ def test_plan_with_two_repositories_runs_from_the_admin(admin, admin_login, page
     page.check(f"input[name=_selected_action][value='{plan.pk}']")
     page.select_option("select[name=action]", "run_now")
     page.click("button[name=index]")
-    expect_message(page, "1 plan run(s) queued.")
+    expect_message(page, "1 plan run(s) queued: run ")
     run = PlanRun.objects.get(plan=plan)
     assert (run.status, run.trigger) == ("pending", "admin")
     assert [job.repository.name for job in run.jobs.order_by("order")] == ["zeta", "alpha"]
@@ -282,15 +282,15 @@ def test_plan_with_two_repositories_runs_from_the_admin(admin, admin_login, page
     jobs = list(run.jobs.order_by("order"))
     assert [job.status for job in jobs] == ["success", "success"]
     assert jobs[0].finished <= jobs[1].started  # in series, in the plan's order
-    rows = page.locator(".inline-related tbody tr.form-row")
+    rows = page.locator("#run-timeline tr.step-borg-create")
     assert rows.count() == 2
     for index, (job, repository) in enumerate(zip(jobs, (zeta, alpha), strict=True)):
         row = rows.nth(index)
-        assert row.locator("td.field-repository").inner_text() == repository.name
-        assert row.locator("td.field-status_badge").inner_text() == "success"
+        assert f"borg create to {repository.name}" in row.inner_text()
+        assert row.locator(".status-success").count() == 1
         assert job.archive_name.startswith("family-")
-        assert row.locator("td.field-archive_name").inner_text() == job.archive_name
-        assert "2 files" in row.locator("td.field-stats").inner_text()
+        assert f"archive\n{job.archive_name}" in row.locator(".step-facts").inner_text()
+        assert "files\n2" in row.locator(".step-facts").inner_text()
         listing = borg.list_archives(repository)
         assert [a["name"] for a in listing.json()["archives"]] == [job.archive_name]
 
@@ -334,7 +334,7 @@ def test_break_lock_asks_first(admin, admin_login, page, live_server, tmp_path):
     assert lock.exists()  # nothing done before the answer
 
     page.click("input[type=submit][value='Yes, break the lock']")
-    expect_message(page, "Locked: lock broken")
+    expect_message(page, "locked: lock broken")
     assert not lock.exists()
 
 

@@ -31,10 +31,11 @@ from hooks.services.environment import (
     SourceHost,
     build_hook_environment,
     build_remote_environment,
+    injected_variables,
 )
 from hooks.services.runner import ScriptResult, run_script, run_script_over_ssh
 from repositories.borg import ssh_target
-from repositories.services.steps import PartialSteps, StepContext
+from repositories.services.steps import PartialSteps, Phase, PlanPreview, RunTimeline, Step, StepContext
 from repositories.status import ChainOutcome, Status
 
 logger = logging.getLogger(__name__)
@@ -241,40 +242,134 @@ def repository_info(repository) -> RepositoryInfo:
     return RepositoryInfo(repository.pk, repository.name, repository.location)
 
 
-class HookSteps(PartialSteps):
+def plan_hook_context(plan, run_id: int, hook_type: str, status: Status | None = None):
+    """A plan hook's context, its source connection and the secrets masked in its output."""
+    repositories = plan.ordered_repositories()
+    only = repositories[0] if len(repositories) == 1 else None
+    connection = plan.source_connection or (only.source_connection if only else None)
+    context = HookContext(
+        hook_type=hook_type,
+        backup_status=status.value if status is not None else None,
+        repository=repository_info(only) if only else None,
+        job_id=run_id,
+        source=source_host(connection),
+        plan=PlanInfo(plan.pk, plan.name, run_id),
+    )
+    secrets = [only.passphrase] if only and only.passphrase else []
+    return context, connection, secrets
+
+
+def job_hook_context(plan, repository, job_id: int, hook_type: str, hook: RunnableHook, status: Status | None = None):
+    """A repository hook's context, its source connection and the secrets masked in its output."""
+    connection = repository.source_connection or plan.source_connection
+    context = HookContext(
+        hook_type=hook_type,
+        backup_status=status.value if status is not None else None,
+        repository=repository_info(repository),
+        job_id=job_id,
+        source=source_host(connection),
+        legacy_inline=hook.legacy_inline,
+    )
+    secrets = [repository.passphrase] if repository.passphrase else []
+    return context, connection, secrets
+
+
+# --- what the chains will run, what they ran (docs/running-plans.md, "What will run") ------
+
+# A preview knows no run yet: these variables are shown by what they will hold.
+NOT_YET = {
+    "BORG_UI_PLAN_RUN_ID": "(the run's id)",
+    "BORG_UI_JOB_ID": "(the run's or job's id)",
+    "BORG_UI_BACKUP_STATUS": "(the backup's status)",
+}
+MASK = "***"
+
+
+def shown_environment(hook: RunnableHook, context: HookContext) -> dict[str, str]:
+    """The variables borgui sets for HOOK (its parameters and BORG_UI_*), secrets masked."""
+    secret = set(hook.secrets)
+    env = {name: MASK if value in secret else value for name, value in hook.values.items()}
+    env.update(injected_variables(context))
+    if context.hook_type == HookType.POST_BACKUP:
+        env["BORG_UI_BACKUP_STATUS"] = ""
+    return {name: NOT_YET.get(name, value) for name, value in sorted(env.items())}
+
+
+def _preview_step(phase: Phase, hook: RunnableHook, context, connection, index: int = 0) -> Step:
+    step = Step(phase, "hook", f"{context.hook_type} hook {hook.name}", repository_index=index)
+    step.facts.append(("on_failure", hook.on_failure))
+    if context.hook_type == HookType.POST_BACKUP and hook.attachment is not None:
+        step.facts.append(("run_on", hook.run_on))
+    step.facts.append(
+        ("runs on", "the source host (over SSH)" if hook.target == ExecutionTarget.SOURCE else "the worker")
+    )
+    step.facts.append(("timeout", f"{hook.timeout} s"))
+    if hook.legacy_inline:
+        step.notes.append(
+            "a legacy inline hook of the repository (it runs because no library hook of this type is attached)"
+        )
+    if hook.target == ExecutionTarget.LOCAL:
+        step.notes.append("it also inherits the worker's environment (PATH, DOCKER_HOST…), without borgui's secrets")
+    step.environment = shown_environment(hook, context)
+    refusal = _refusal(hook, connection)
+    if refusal:
+        step.problems.append(refusal)
+    return step
+
+
+PHASES = {
+    (HookType.PRE_BACKUP, False): Phase.PLAN_PRE,
+    (HookType.PRE_BACKUP, True): Phase.REPOSITORY_PRE,
+    (HookType.POST_BACKUP, True): Phase.REPOSITORY_POST,
+    (HookType.POST_BACKUP, False): Phase.PLAN_POST,
+}
+
+
+class HookPreview:
+    """The preview and timeline of the hook chains; HookSteps carries them."""
+
+    def preview(self, preview: PlanPreview) -> None:
+        plan = preview.plan
+        for hook_type in (HookType.PRE_BACKUP, HookType.POST_BACKUP):
+            context, connection, _secrets = plan_hook_context(plan, 0, hook_type)
+            for attachment in attachments_of(plan, hook_type):
+                hook = hook_for_attachment(attachment)
+                preview.add(_preview_step(PHASES[(hook_type, False)], hook, context, connection))
+            for index, repository in enumerate(preview.repositories):
+                for hook in repository_hooks(repository, hook_type):
+                    context, connection, _secrets = job_hook_context(plan, repository, 0, hook_type, hook)
+                    preview.add(_preview_step(PHASES[(hook_type, True)], hook, context, connection, index))
+
+    def timeline(self, timeline: RunTimeline) -> None:
+        executions = ScriptExecution.objects.filter(run=timeline.run).order_by("id")
+        for execution in executions.select_related("job"):
+            phase = PHASES.get((execution.hook_type, execution.job_id is not None))
+            if phase is None:
+                continue
+            outputs = [
+                (label, text) for label, text in (("stdout", execution.stdout), ("stderr", execution.stderr)) if text
+            ]
+            done = execution.state == ExecutionState.DONE
+            timeline.add(Step(
+                phase, "hook", f"{execution.hook_type} hook {execution.script_name}",
+                repository_index=timeline.index_of_job(execution.job_id), job_id=execution.job_id,
+                started=execution.started, duration=execution.duration if done else None,
+                status=(Status.SUCCESS if execution.succeeded else Status.FAILURE) if done else Status.RUNNING,
+                facts=[("outcome", execution.outcome)], notes=[execution.error] if execution.error else [],
+                outputs=outputs, links=[("hook run", execution.get_absolute_url())],
+            ))  # fmt: skip
+
+
+class HookSteps(HookPreview, PartialSteps):
     """Plan and repository hook chains (docs/running-plans.md#pre-backup-hooks steps 1, 2a, 2d, 3)."""
 
     # --- contexts ---
 
     def _plan_context(self, ctx: StepContext, hook_type: str, status: Status | None = None):
-        run, plan = ctx.run, ctx.run.plan
-        repositories = plan.ordered_repositories()
-        only = repositories[0] if len(repositories) == 1 else None
-        connection = plan.source_connection or (only.source_connection if only else None)
-        context = HookContext(
-            hook_type=hook_type,
-            backup_status=status.value if status is not None else None,
-            repository=repository_info(only) if only else None,
-            job_id=run.pk,
-            source=source_host(connection),
-            plan=PlanInfo(plan.pk, plan.name, run.pk),
-        )
-        secrets = [only.passphrase] if only and only.passphrase else []
-        return context, connection, secrets
+        return plan_hook_context(ctx.run.plan, ctx.run.pk, hook_type, status)
 
     def _job_context(self, ctx: StepContext, job, hook_type: str, hook: RunnableHook, status: Status | None = None):
-        repository = job.repository
-        connection = repository.source_connection or ctx.run.plan.source_connection
-        context = HookContext(
-            hook_type=hook_type,
-            backup_status=status.value if status is not None else None,
-            repository=repository_info(repository),
-            job_id=job.pk,
-            source=source_host(connection),
-            legacy_inline=hook.legacy_inline,
-        )
-        secrets = [repository.passphrase] if repository.passphrase else []
-        return context, connection, secrets
+        return job_hook_context(ctx.run.plan, job.repository, job.pk, hook_type, hook, status)
 
     # --- running chains ---
 

@@ -30,7 +30,7 @@ from common.docker_client import LIST, PROXY_VARIABLES, START, STOP, Docker, Doc
 from repositories.models import ContainerStop, PlanRun
 from repositories.services.monitor import RunLog
 from repositories.services.remote_docker import connect_docker
-from repositories.services.steps import PartialSteps, StepContext
+from repositories.services.steps import PartialSteps, Phase, PlanPreview, RunTimeline, Step, StepContext
 from repositories.status import ChainOutcome, Status
 
 DEFAULT_STOP_TIMEOUT = 60
@@ -46,6 +46,12 @@ def _explained(error: DockerError, section: str) -> str:
     if error.denied:
         return f"{error}: enable {enable_text(PROXY_VARIABLES[section])} on the proxy"
     return str(error)
+
+
+def _explained_probe(probe, section: str) -> str:
+    if probe.denied:
+        return f"{probe.detail}: enable {enable_text(PROXY_VARIABLES[section])} on the proxy"
+    return probe.detail
 
 
 def _clock() -> str:
@@ -162,6 +168,64 @@ class ContainerStopSteps(PartialSteps):
             f"in {time.monotonic() - began:.1f}s"
         )
         return True
+
+    # --- what it will do, what it did ------------------------------------------------------
+
+    def preview(self, preview: PlanPreview) -> None:
+        selectors = list(preview.plan.stop_containers or [])
+        if not selectors:
+            return
+        step = preview.add(Step(Phase.PLAN_PRE, "containers", "Stop containers (built-in)"))
+        step.facts.append(("stop_containers", ", ".join(selectors)))
+        step.facts.append(("timeout per container", f"{stop_timeout()} s, then Docker kills it"))
+        try:
+            docker = connect_docker(preview.plan)
+        except DockerError as e:
+            step.notes.append("Docker is unreachable: the containers cannot be resolved now.")
+            step.problems.append(f"container stop: {e}")
+            return
+        with docker:
+            self._resolve_now(docker, selectors, step)
+            probes = docker.probe_sections()
+        for section in (LIST, STOP, START):
+            probe = probes.get(section)
+            if probe is not None and not probe.allowed:
+                step.problems.append(f"container stop: Docker {section}: {_explained_probe(probe, section)}")
+        preview.add(
+            Step(Phase.AFTER_RUN, "containers", "Start the stopped containers again (always, in reverse order)")
+        )
+
+    def _resolve_now(self, docker: Docker, selectors: list[str], step: Step) -> None:
+        for selector in selectors:
+            try:
+                containers = self._select(docker, selector)
+            except DockerError as e:
+                step.problems.append(f"container stop: {selector}: {_explained(e, LIST)}")
+                continue
+            if not containers:
+                missing = "no container by that name" if selector_label(selector) is None else "no container has it"
+                step.facts.append((selector, f"{missing} now"))
+            for container in containers:
+                state = "running: will be stopped" if container.running else "not running: left as it is"
+                step.facts.append((selector, f"{container.name} ({container.id[:12]}), {state}"))
+
+    def timeline(self, timeline: RunTimeline) -> None:
+        records = list(timeline.run.container_stops.order_by("id"))
+        for record in records:
+            timeline.add(Step(
+                Phase.PLAN_PRE, "containers", f"stop {record.name}", started=record.recorded_at,
+                duration=record.stopped_at - record.recorded_at if record.stopped_at else None,
+                status=Status.FAILURE if record.stop_error else (Status.SUCCESS if record.stopped_at else ""),
+                facts=[("chosen by", record.selector), ("container", record.container_id[:12])],
+                notes=[record.stop_error] if record.stop_error else [],
+            ))  # fmt: skip
+        for record in reversed(records):
+            failed = record.start_error and record.started_at is None
+            timeline.add(Step(
+                Phase.AFTER_RUN, "containers", f"start {record.name} again", started=record.started_at,
+                status=Status.FAILURE if failed else (Status.SUCCESS if record.started_at else ""),
+                notes=[f"{record.start_error} (tries: {record.start_attempts})"] if failed else [],
+            ))  # fmt: skip
 
     # --- start again, always ------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from common.text import SharedBoundedText
-from repositories.models import PlanRun, RepositoryJob
+from repositories import progress as estimates
+from repositories.models import PROGRESS_PATH_LENGTH, PlanRun, RepositoryJob
 
 LOG_HEAD = 64 * 1024
 LOG_TAIL = 192 * 1024
@@ -42,16 +43,19 @@ class RunLog:
 
 
 class Progress:
-    """Files and bytes so far of the job borg is working on."""
+    """Files and bytes so far of the job borg is working on, and the file it is reading."""
 
     def __init__(self):
         self.job_id: int | None = None
         self.files = 0
         self.bytes = 0
+        self.path = ""
         self.version = 0
 
-    def update(self, job_id: int, files: int, size: int) -> None:
+    def update(self, job_id: int, files: int, size: int, path: str | None = None) -> None:
         self.job_id, self.files, self.bytes = job_id, files, size
+        if path is not None:
+            self.path = path[:PROGRESS_PATH_LENGTH]
         self.version += 1
 
 
@@ -68,6 +72,7 @@ class RunMonitor:
         self._written = (-1, -1)
         # The terminal of `run_backup`: a progress line whenever borg moved on.
         self.echo_progress: Callable[[str], None] | None = None
+        self._terminal_job: RepositoryJob | None = None
 
     def __enter__(self):
         self._thread.start()
@@ -95,11 +100,28 @@ class RunMonitor:
         PlanRun.objects.filter(pk=self.run_id).update(**fields)
         if progress_version != self._written[1] and self.progress.job_id:
             RepositoryJob.objects.filter(pk=self.progress.job_id).update(
-                progress_files=self.progress.files, progress_bytes=self.progress.bytes, progress_updated=timezone.now()
+                progress_files=self.progress.files,
+                progress_bytes=self.progress.bytes,
+                progress_path=self.progress.path,
+                progress_updated=timezone.now(),
             )
-        if self.echo_progress is not None and progress_version != self._written[1] and self.progress.job_id:
-            self.echo_progress(f"progress: {self.progress.files} files, {self.progress.bytes} bytes read")
+            if self.echo_progress is not None:
+                self._echo_progress()
         self._written = (log_version, progress_version)
+
+    def _echo_progress(self) -> None:
+        """The same estimate as the pages (the job and its previous archive read once per job)."""
+        job_id = self.progress.job_id
+        if self._terminal_job is None or self._terminal_job.pk != job_id:
+            self._terminal_job = (
+                estimates.with_baselines(RepositoryJob.objects.filter(pk=job_id)).select_related("repository").first()
+            )
+        job = self._terminal_job
+        if job is None:
+            return
+        job.progress_files, job.progress_bytes, job.progress_path = self.progress.files, self.progress.bytes, ""
+        job.progress_updated = timezone.now()
+        self.echo_progress(estimates.terminal_line(job.repository.name, estimates.job_estimate(job)))
 
     def _check_cancel(self) -> None:
         if self.cancelled.is_set():

@@ -22,6 +22,7 @@ class Operation:
 
 
 def _imported(repository, result):
+    borg.mark_initialised(repository)
     repository_id = result.json().get("repository", {}).get("id", "?")
     return f"opened with the stored passphrase (repository id {repository_id[:12]})"
 

@@ -66,11 +66,11 @@ def claim(run: PlanRun) -> bool:
     return bool(claimed)
 
 
-def execute(run: PlanRun, echo=None) -> Status:
+def execute(run: PlanRun, echo=None, echo_progress=None) -> Status:
     """Run a claimed run to the end; return its final status."""
     log = RunLog(echo=echo)
     with RunMonitor(run, log) as monitor:
-        monitor.echo_progress = echo
+        monitor.echo_progress = echo_progress or echo
         ctx = steps.StepContext(run=run, log=log, monitor=monitor)
         runner = _PlanRunner(run, ctx, monitor)
         try:
@@ -220,6 +220,8 @@ class _PlanRunner:
         repository = job.repository
         name = archive_names.render(self.plan.archive_name, self.plan.name, repository.name, self._now())
         # Sources on the source host are mounted for exactly this long (docs/remote-sources.md).
+        job.create_started = timezone.now()
+        RepositoryJob.objects.filter(pk=job.pk).update(create_started=job.create_started)
         with remote_sources.borg_sources(self.plan, job, self.log) as sources:
             for attempt in range(1, 100):
                 archive = archive_names.with_suffix(name, attempt)
@@ -227,28 +229,31 @@ class _PlanRunner:
                 if "Archive.AlreadyExists" not in result.msgids:
                     break
                 self.log(f"{repository.name}: archive {archive} exists, trying the next suffix")
+        job.create_finished = timezone.now()
         self._record_create(job, archive, result)
         status = status_from_borg_exit(result.exit_code)
+        if status != Status.FAILURE:
+            borg.mark_initialised(repository)
         self.log(f"{repository.name}: borg create {archive} exit {result.exit_code}: {status.value}")
         if status == Status.FAILURE:
             self.log(f"{repository.name}: {result.error_line()}")
         return status
 
     def _borg_create(self, job: RepositoryJob, archive: str, sources: remote_sources.BorgSources) -> borg.BorgResult:
-        plan = self.plan
-        args = borg.create_args(
-            job.repository, archive, sources.paths, plan.excludes, plan.compression, sources.options
-        )
+        args = borg.plan_create_args(self.plan, job.repository, archive, sources.paths, sources.options)
 
         def on_event(event: dict) -> None:
             if event.get("type") == "archive_progress" and "nfiles" in event:
-                self.monitor.progress.update(job.pk, event["nfiles"], event.get("original_size", 0))
+                self.monitor.progress.update(job.pk, event["nfiles"], event.get("original_size", 0), event.get("path"))
 
         def on_start(process: borg.BorgProcess) -> None:
             self.monitor.on_cancel[:] = [process.interrupt]
             if self.monitor.cancelled.is_set():
                 process.interrupt()
 
+        # The rate and time left count from here, not from the pre hooks (docs/dashboard.md#progress).
+        job.progress_started = timezone.now()
+        RepositoryJob.objects.filter(pk=job.pk).update(progress_started=job.progress_started)
         try:
             return borg.run(job.repository, args, on_event=on_event, on_start=on_start, cwd=sources.cwd)
         finally:
@@ -272,7 +277,7 @@ class _PlanRunner:
         job.save(
             update_fields=[
                 "borg_exit_code", "log", "archive_name", "nfiles", "original_size", "compressed_size",
-                "deduplicated_size",
+                "deduplicated_size", "create_finished",
             ]
         )  # fmt: skip
 
@@ -290,7 +295,11 @@ class _PlanRunner:
                 pruned.append(event["message"])
 
         args = borg.prune_args(repository, prefix, self.plan.retention_options())
+        RepositoryJob.objects.filter(pk=job.pk).update(prune_started=timezone.now())
         result = borg.run(repository, args, on_event=on_event)
+        RepositoryJob.objects.filter(pk=job.pk).update(
+            prune_finished=timezone.now(), prune_exit_code=result.exit_code, prune_log=result.log.value()
+        )
         self.log(f"{repository.name}: borg prune {prefix}* exit {result.exit_code}, {len(pruned)} archive(s) pruned")
         if result.exit_code != 0:
             self.log(f"{repository.name}: {result.error_line()}")

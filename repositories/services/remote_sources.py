@@ -96,11 +96,18 @@ def other_host_problems(plan: BackupPlan, repositories) -> list[str]:
     ]
 
 
+def planned_sources(plan: BackupPlan) -> BorgSources:
+    """What borg create is given once the sources are in place (mounted, for remote ones)."""
+    if not SourcesOn(plan.sources_on).mounted:
+        return BorgSources(list(plan.sources))
+    return BorgSources([relative_source(s) for s in plan.sources], str(mount_root(plan)), list(BORG_OPTIONS))
+
+
 @contextmanager
 def borg_sources(plan: BackupPlan, job: RepositoryJob, log) -> Iterator[BorgSources]:
     """The sources of JOB's borg create; for remote sources, mounted for the block's length."""
     if not SourcesOn(plan.sources_on).mounted:
-        yield BorgSources(list(plan.sources))
+        yield planned_sources(plan)
         return
     if problems := other_host_problems(plan, [job.repository]):
         raise SourceUnavailable(problems[0])
@@ -109,7 +116,7 @@ def borg_sources(plan: BackupPlan, job: RepositoryJob, log) -> Iterator[BorgSour
     try:
         for source in plan.sources:
             mounted.append(_mount(plan, job, connection, source, log))
-        yield BorgSources([relative_source(s) for s in plan.sources], str(mount_root(plan)), list(BORG_OPTIONS))
+        yield planned_sources(plan)
     finally:
         for record in reversed(mounted):
             _unmount_record(record, log)

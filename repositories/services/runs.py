@@ -31,10 +31,10 @@ def execute_queued(run_id: int) -> str:
     return pipeline.execute(run).value
 
 
-def run_in_foreground(plan: BackupPlan, only: Repository | None = None, echo=None) -> PlanRun:
+def run_in_foreground(plan: BackupPlan, only: Repository | None = None, echo=None, echo_progress=None) -> PlanRun:
     run = pipeline.create_run(plan, Trigger.CLI, only=only)
     pipeline.claim(run)
-    pipeline.execute(run, echo=echo)
+    pipeline.execute(run, echo=echo, echo_progress=echo_progress)
     run.refresh_from_db()
     return run
 

@@ -10,14 +10,16 @@ registration order: the container stop (order 100) comes after the hook chains w
 order of INSTALLED_APPS.
 """
 
+import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from django.utils.module_loading import import_string
 
-from repositories.models import PlanRun, RepositoryJob
+from repositories.models import BackupPlan, PlanRun, Repository, RepositoryJob
 from repositories.services.monitor import RunLog, RunMonitor
 from repositories.status import ChainOutcome, Status, combine
 
@@ -48,6 +50,100 @@ class StepContext:
         return self.monitor is not None and self.monitor.cancelled.is_set()
 
 
+# --- what a plan will run, and what a run did (docs/running-plans.md, "What will run", "Reading a run") ---
+
+
+class Phase(enum.IntEnum):
+    """Where a step sits in the order of a run (docs/running-plans.md#order)."""
+
+    LEASES = 0
+    PLAN_PRE = 1
+    REPOSITORY_PRE = 2
+    CREATE = 3
+    PRUNE = 4
+    REPOSITORY_POST = 5
+    PLAN_POST = 6
+    AFTER_RUN = 7
+
+    @property
+    def per_repository(self) -> bool:
+        return Phase.REPOSITORY_PRE <= self <= Phase.REPOSITORY_POST
+
+
+@dataclass
+class Step:
+    """One step of a plan preview or of a run's timeline, as the pages show it. Every app
+    describes its own steps; the pages only lay them out."""
+
+    phase: Phase
+    kind: str  # hook, containers, borg create, prune, leases…
+    title: str
+    repository_index: int = 0  # per-repository phases: the repository's place in the plan
+    facts: list[tuple[str, str]] = field(default_factory=list)  # (label, value), shown as a table
+    command: str = ""  # a command line, without secrets
+    environment: dict[str, str] = field(default_factory=dict)  # secrets masked
+    problems: list[str] = field(default_factory=list)  # what would stop the run (preview)
+    notes: list[str] = field(default_factory=list)
+    # a run's timeline
+    status: str = ""
+    started: datetime | None = None
+    duration: timedelta | float | None = None
+    outputs: list[tuple[str, str]] = field(default_factory=list)  # (label, text), collapsible
+    links: list[tuple[str, str]] = field(default_factory=list)  # (label, url)
+    job_id: int | None = None
+    order: int = 0  # the registrant's order: the container stop after the hook chains
+    seq: int = 0
+
+    def sort_key(self) -> tuple:
+        if self.phase.per_repository:
+            return (Phase.REPOSITORY_PRE, self.repository_index, self.phase, self.order, self.seq)
+        return (self.phase, 0, 0, self.order, self.seq)
+
+
+@dataclass
+class _Steps:
+    steps: list[Step] = field(default_factory=list)
+    order: int = 0
+
+    def add(self, step: Step) -> Step:
+        step.order, step.seq = self.order, len(self.steps)
+        self.steps.append(step)
+        return step
+
+    def ordered(self) -> list[Step]:
+        return sorted(self.steps, key=Step.sort_key)
+
+
+@dataclass
+class PlanPreview(_Steps):
+    """What a run of PLAN would do now, built without running anything."""
+
+    plan: BackupPlan | None = None
+    repositories: list[Repository] = field(default_factory=list)
+
+    def index_of(self, repository: Repository) -> int:
+        return next(i for i, r in enumerate(self.repositories) if r.pk == repository.pk)
+
+    @property
+    def problems(self) -> list[str]:
+        return [problem for step in self.ordered() for problem in step.problems]
+
+
+@dataclass
+class RunTimeline(_Steps):
+    """Every step a run made, from the records the apps keep of them."""
+
+    run: PlanRun | None = None
+    jobs: list[RepositoryJob] = field(default_factory=list)
+    job_links: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def index_of_job(self, job_id: int | None) -> int:
+        return next((i for i, job in enumerate(self.jobs) if job.pk == job_id), 0)
+
+    def link(self, job_id: int, label: str, url: str) -> None:
+        self.job_links.setdefault(job_id, []).append((label, url))
+
+
 class RunSteps(Protocol):
     def plan_pre(self, ctx: StepContext) -> ChainOutcome: ...
 
@@ -62,6 +158,10 @@ class RunSteps(Protocol):
     def after_leases(self, ctx: StepContext) -> None: ...
 
     def run_finished(self, ctx: StepContext, status: Status) -> None: ...
+
+    def preview(self, preview: PlanPreview) -> None: ...
+
+    def timeline(self, timeline: RunTimeline) -> None: ...
 
 
 class PartialSteps:
@@ -87,6 +187,14 @@ class PartialSteps:
         return None
 
     def run_finished(self, ctx: StepContext, status: Status) -> None:
+        return None
+
+    def preview(self, preview: PlanPreview) -> None:
+        """Add the steps this registrant would run for ``preview.plan`` (nothing runs)."""
+        return None
+
+    def timeline(self, timeline: RunTimeline) -> None:
+        """Add the steps this registrant ran in ``timeline.run``, from its records."""
         return None
 
 
@@ -190,3 +298,23 @@ def run_finished(ctx: StepContext, status: Status) -> None:
     """Once the run's final status is saved: what registrants do then (notifications, pings)
     can neither change nor delay it."""
     _each(ctx, "run-finished", lambda r, _: r.run_finished(ctx, status), None, None)
+
+
+def _describe(kind: str, call: Callable[[RunSteps], None], into: _Steps) -> None:
+    """Every registrant adds its steps; one that raises is logged and said on the page."""
+    for registrant in registered():
+        into.order = getattr(registrant, "order", 0)
+        try:
+            call(registrant)
+        except Exception as e:
+            logger.exception("%s of %s failed", kind, type(registrant).__name__)
+            into.add(Step(Phase.LEASES, "error", f"{type(registrant).__name__}: {kind} failed: {e}"))
+    into.order = 0
+
+
+def preview(into: PlanPreview) -> None:
+    _describe("preview", lambda r: r.preview(into), into)
+
+
+def timeline(into: RunTimeline) -> None:
+    _describe("timeline", lambda r: r.timeline(into), into)

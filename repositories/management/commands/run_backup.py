@@ -32,18 +32,36 @@ class Command(BaseCommand):
             if only is None:
                 raise CommandError(f"plan {plan!r} has no repository named {repository!r}", returncode=2)
         self._cancel_on_ctrl_c(backup_plan)
+        self._redraw = self.stdout.isatty()
+        self._line_open = False
         try:
-            run = runs.run_in_foreground(backup_plan, only=only, echo=self._echo)
+            run = runs.run_in_foreground(backup_plan, only=only, echo=self._echo, echo_progress=self._progress)
         except pipeline.PlanAlreadyRunning as e:
             raise CommandError(str(e), returncode=2) from e
+        self._end_progress_line()
         for job in run.jobs.select_related("repository").order_by("order", "id"):
             self.stdout.write(_job_summary(job))
         self.stdout.write(f"status: {run.status}")
         sys.exit(Status(run.status).exit_code)
 
     def _echo(self, line: str) -> None:
+        self._end_progress_line()
         self.stdout.write(line)
         self.stdout.flush()
+
+    def _progress(self, line: str) -> None:
+        """On a terminal one line redrawn in place; elsewhere (a log, a pipe) a line each time."""
+        if not self._redraw:
+            self._echo(line)
+            return
+        self.stdout.write("\r\x1b[K" + line, ending="")
+        self.stdout.flush()
+        self._line_open = True
+
+    def _end_progress_line(self) -> None:
+        if self._line_open:
+            self.stdout.write("")
+            self._line_open = False
 
     def _cancel_on_ctrl_c(self, plan) -> None:
         """First Ctrl-C: cancel cleanly (borg stops, post hooks and restarts still run)."""
