@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -17,6 +18,8 @@ system_views.add_system_link(admin.site)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # Browsers ask for /favicon.ico when a page names none (the admin's pages name the SVG).
+    path("favicon.ico", RedirectView.as_view(url=static("borgui/favicon.svg"), permanent=True), name="favicon"),
     path("healthz", views.healthz, name="healthz"),  # normally answered by HealthCheckMiddleware
     path("metrics", metrics_view, name="metrics"),  # Prometheus (docs/notifications.md)
     path("admin/system/", admin.site.admin_view(system_views.system_view), name="system"),

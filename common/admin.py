@@ -12,6 +12,7 @@ from django.db import connection
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
 
 # No page needs more rows in one inline than this; a posted form count above it is refused
 # at once instead of building millions of forms (docs/security.md).
@@ -163,3 +164,11 @@ def confirmation_page(request, model_admin, obj, question: str, details=(), butt
         "button": button, "back_url": back_url,
     }  # fmt: skip
     return TemplateResponse(request, "admin/confirm_action.html", context)
+
+
+def truncated(text: str, width: str = ""):
+    """Long text in a list cell: one line cut with an ellipsis (borgui/admin.css; WIDTH
+    "narrow" or "medium"), the whole text in its title, so a list keeps its columns at 1280 px."""
+    if not text:
+        return "—"
+    return format_html('<span class="truncate {}" title="{}">{}</span>', width, text, text)

@@ -3,18 +3,46 @@
 from django import forms
 
 
-class SecretTextarea(forms.Textarea):
-    """A textarea that never shows a value, not even the one just typed into a bounced form."""
+class TypedValueMixin:
+    """A widget that remembers what was typed into it in this very submission (``_typed``;
+    None when the form is not bound)."""
+
+    _typed: str | None = None
+
+    def value_from_datadict(self, data, files, name):
+        value = super().value_from_datadict(data, files, name)
+        self._typed = value if isinstance(value, str) else None
+        return value
+
+
+class TypedSecretMixin(TypedValueMixin):
+    """A secret input that shows only what was typed into this very submission.
+
+    A form that comes back with an error elsewhere keeps the secret the user just typed (so
+    fixing a path does not then fail with "needs a passphrase"); a stored secret is never
+    rendered, whatever value the form would give the widget (docs/hooks.md#secrets-and-masking).
+    """
 
     def get_context(self, name, value, attrs):
-        return super().get_context(name, None, attrs)
+        return super().get_context(name, self._typed or None, attrs)
+
+
+class SecretInput(TypedSecretMixin, forms.PasswordInput):
+    def __init__(self, attrs=None):
+        super().__init__({"autocomplete": "new-password", **(attrs or {})}, render_value=True)
+
+
+class SecretTextarea(TypedSecretMixin, forms.Textarea):
+    def __init__(self, attrs=None):
+        super().__init__({"rows": 4, "autocomplete": "off", "placeholder": "(hidden)", **(attrs or {})})
 
 
 class SecretFieldsMixin:
     """Secret model fields that are never rendered back (docs/hooks.md#secrets-and-masking).
 
-    The input is always empty; the help text says whether a value is set. Leaving it empty
-    keeps the stored value; the "clear" box removes it.
+    The input is empty unless a bounced form brings back what was just typed; the help text
+    says whether a value is set. Leaving it empty keeps the stored value; the "clear" box
+    removes it.
     """
 
     secret_fields: tuple[str, ...] = ()
@@ -27,11 +55,7 @@ class SecretFieldsMixin:
             is_set = bool(self.instance and getattr(self.instance, name, ""))
             field = self.fields[name]
             multiline = name in ("private_key", "exported_key")
-            field.widget = (
-                SecretTextarea(attrs={"rows": 4, "autocomplete": "off", "placeholder": "(hidden)"})
-                if multiline
-                else forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
-            )
+            field.widget = SecretTextarea() if multiline else SecretInput()
             field.required = False
             field.initial = ""
             # A passphrase is taken exactly as typed: spaces at its ends are part of it.

@@ -1,7 +1,7 @@
 """How sizes, durations and moments are shown to people: one rule for every page,
 message and command (docs/running-plans.md, "Reading a run")."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from django.utils import timezone
 
@@ -43,11 +43,11 @@ def human_duration(value: timedelta | float | int | None) -> str:
     return " ".join(shown) or "0 s"
 
 
-def when(moment: datetime | None) -> str:
-    """A moment with seconds and its time zone, in borgui's TIME_ZONE."""
+def when(moment: datetime | None, zone: tzinfo | None = None) -> str:
+    """A moment with seconds and its time zone, in ZONE (default borgui's TIME_ZONE)."""
     if not moment:
         return DASH
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return timezone.localtime(moment, zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:

@@ -17,10 +17,10 @@ from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin
+from common.admin import CappedInlineMixin, GuardedInputAdminMixin, ReadOnlyInlineMixin, truncated
+from common.humanize import when
 from hooks.docker_templates import sync_templates
 from hooks.forms import (
     APPROVE_PERMISSION,
@@ -34,7 +34,15 @@ from hooks.forms import (
     approve_inline_hooks_on_save,
     masked_lines,
 )
-from hooks.models import ExecutionState, HookAttachment, Script, ScriptApproval, ScriptExecution, ScriptParameter
+from hooks.models import (
+    SCRIPT_TEST,
+    ExecutionState,
+    HookAttachment,
+    Script,
+    ScriptApproval,
+    ScriptExecution,
+    ScriptParameter,
+)
 from hooks.parameters import proposed_parameters
 from hooks.services.testing import TestRequestError, create_test, queue_test
 from repositories.admin import BackupPlanAdmin, RepositoryAdmin, RepositoryForm
@@ -47,10 +55,7 @@ OUTPUT_STYLE = (
     "background: var(--darkened-bg, #f8f8f8); padding: 0.5em; margin: 0;"
 )
 NOT_APPROVED_HELP = NOT_APPROVED
-
-
-def _local(moment) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else "—"
+RECENT_TESTS = 5
 
 
 def _admin_link(obj, text=None):
@@ -62,6 +67,11 @@ def _admin_link(obj, text=None):
 
 def _output(text: str, kind: str):
     return format_html('<pre class="script-output script-{}" style="{}">{}</pre>', kind, OUTPUT_STYLE, text or "")
+
+
+def _outcome_colour(execution) -> str:
+    """Green for a hook that succeeded, grey while it waits or runs, red otherwise."""
+    return GREEN if execution.succeeded else (GREY if execution.state != ExecutionState.DONE else RED)
 
 
 def _duration(seconds) -> str:
@@ -85,6 +95,7 @@ class _FollowsScriptPermissions:
 class ScriptParameterInline(CappedInlineMixin, _FollowsScriptPermissions, admin.TabularInline):
     model = ScriptParameter
     form = ScriptParameterForm
+    template = "admin/edit_inline/tabular_with_help.html"
     extra = 0
     fields = ["name", "default", "required", "secret", "description"]
     verbose_name_plural = "parameters (given to the script as environment variables)"
@@ -112,9 +123,13 @@ class ScriptParameterInline(CappedInlineMixin, _FollowsScriptPermissions, admin.
 
 class ScriptApprovalInline(ReadOnlyInlineMixin, _FollowsScriptPermissions, admin.TabularInline):
     model = ScriptApproval
-    fields = ["content_hash", "approved_by", "approved_at"]
+    fields = ["content_hash", "approved_by", "approved_at_shown"]
     readonly_fields = fields
     verbose_name_plural = "approval history (who approved which content)"
+
+    @admin.display(description="approved at")
+    def approved_at_shown(self, approval):
+        return when(approval.approved_at)
 
 
 @admin.register(Script)
@@ -126,7 +141,7 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = ["is_template", "execution_target"]
     search_fields = ["name", "description"]
-    readonly_fields = ["review_state", "usage"]
+    readonly_fields = ["review_state", "detected_parameters", "recent_tests", "usage"]
     actions = ["approve_selected", "revoke_selected"]
     change_form_template = "admin/hooks/script/change_form.html"
     change_list_template = "admin/hooks/script/change_list.html"
@@ -135,7 +150,12 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = [(None, {"fields": ["name", "description", "body", "timeout", "execution_target"]})]
         if obj is not None:
-            fieldsets += [("Review", {"fields": ["review_state"]}), ("Usage", {"fields": ["usage"]})]
+            fieldsets += [
+                ("Parameters found in the body", {"fields": ["detected_parameters"]}),
+                ("Review", {"fields": ["review_state"]}),
+                ("Tests", {"fields": ["recent_tests"]}),
+                ("Usage", {"fields": ["usage"]}),
+            ]
         return fieldsets
 
     def get_queryset(self, request):
@@ -162,7 +182,7 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="parameters")
     def parameter_list(self, obj):
-        return ", ".join(p.name for p in obj.parameters.all()) or "—"
+        return truncated(", ".join(p.name for p in obj.parameters.all()), "narrow")
 
     @admin.display(description="attachments", ordering="attachment_count")
     def used(self, obj):
@@ -176,13 +196,47 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
             return format_html(
                 '<strong class="review-approved" style="color:{}">approved</strong> by <span class="approved-by">{}'
                 "</span> at {}<br>content hash <code>{}</code>",
-                GREEN, obj.approved_by, _local(obj.approved_at), obj.approved_hash,
+                GREEN, obj.approved_by, when(obj.approved_at), obj.approved_hash,
             )  # fmt: skip
         return format_html(
             '<strong class="review-pending" style="color:{}">not approved</strong> — {}.'
             "<br>content hash <code>{}</code>",
             RED, NOT_APPROVED_HELP, obj.content_hash,
         )  # fmt: skip
+
+    @admin.display(description="detected")
+    def detected_parameters(self, obj):
+        found = proposed_parameters(obj.body)
+        if not found:
+            return "No ${NAME} references in the body."
+        declared = {parameter.name for parameter in obj.parameters.all()}
+        rows = [
+            (name, f" (default {default})" if default else "", "declared" if name in declared else "not declared")
+            for name, default in found.items()
+        ]
+        return format_html(
+            '<ul class="detected-parameters">{}</ul>',
+            format_html_join("", "<li><code>{}</code>{} — {}</li>", rows),
+        )
+
+    @admin.display(description=f"last {RECENT_TESTS} tests")
+    def recent_tests(self, obj):
+        tests = obj.executions.filter(hook_type=SCRIPT_TEST).order_by("-created", "-id")[:RECENT_TESTS]
+        rows = [
+            (
+                reverse("admin:hooks_scriptexecution_change", args=[test.pk]), when(test.created),
+                test.test_hook_type or "—", test.requested_by or "—", _outcome_colour(test), test.outcome,
+            )
+            for test in tests
+        ]  # fmt: skip
+        if not rows:
+            return "Not tested yet."
+        return format_html(
+            '<table class="recent-tests"><tr><th>when</th><th>as</th><th>by</th><th>result</th></tr>{}</table>',
+            format_html_join(
+                "", '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td style="color:{}">{}</td></tr>', rows
+            ),
+        )
 
     @admin.display(description="attached to")
     def usage(self, obj):
@@ -326,9 +380,23 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
         return script
 
     def approve_view(self, request, object_id):
+        """GET: a page that shows what is approved (the body, its hash) with the button that
+        approves it; POST: approve."""
         if not self.has_approve_permission(request):
             raise PermissionDenied
         script = self._script(request, object_id)
+        if request.method != "POST" and not script.is_approved:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"Approve {script.name}",
+                "subtitle": None,
+                "script": script,
+                "opts": self.model._meta,
+                "original": script,
+                "subpage": "Approve",
+                "has_view_permission": True,
+            }
+            return TemplateResponse(request, "admin/hooks/script/approve_confirm.html", context)
         if request.method == "POST":
             if script.is_approved:
                 self.message_user(request, f"Script {script.name} is already approved.", messages.INFO)
@@ -383,14 +451,18 @@ class ScriptAdmin(GuardedInputAdminMixin, admin.ModelAdmin):
 class _ExecutionColumns:
     @admin.display(description="outcome")
     def outcome_display(self, execution):
-        colour = GREEN if execution.succeeded else (GREY if execution.state != ExecutionState.DONE else RED)
         return format_html(
-            '<strong class="outcome" style="color:{}">{}</strong>', colour, execution.outcome.split(":")[0]
-        )
+            '<strong class="outcome" style="color:{}">{}</strong>',
+            _outcome_colour(execution), execution.outcome.split(":")[0],
+        )  # fmt: skip
 
     @admin.display(description="duration")
     def duration_display(self, execution):
         return _duration(execution.duration)
+
+    @admin.display(description="started", ordering="started")
+    def started_shown(self, execution):
+        return when(execution.started)
 
     @admin.display(description="run")
     def run_link(self, execution):
@@ -406,9 +478,8 @@ class _ExecutionColumns:
 
 @admin.register(ScriptExecution)
 class ScriptExecutionAdmin(GuardedInputAdminMixin, _ExecutionColumns, admin.ModelAdmin):
-    list_display = [
-        "__str__", "script_name", "hook_type", "outcome_display", "run_link", "job_link", "started", "duration_display",
-    ]  # fmt: skip
+    # The name says the script and the hook type ("dump-db (pre-backup) #12"): no columns repeat them.
+    list_display = ["__str__", "outcome_display", "run_link", "job_link", "started_shown", "duration_display"]
     list_display_links = ["__str__"]
     list_filter = ["hook_type", "state", "timed_out", ("script", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["run__plan", "job__repository"]
@@ -510,6 +581,7 @@ class HookAttachmentInline(CappedInlineMixin, admin.TabularInline):
     model = HookAttachment
     form = HookAttachmentForm
     formset = AttachmentFormSet
+    template = "admin/edit_inline/tabular_with_help.html"
     extra = 1
     fields = ["script", "hook_type", "order", "enabled", "timeout", "on_failure", "run_on", "parameter_values"]
     verbose_name = "library hook"

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 
+from common.forms import SecretInput, TypedValueMixin
 from hooks.models import HookAttachment, HookType, Script, ScriptParameter
 from hooks.services.testing import BACKUP_STATUSES
 from repositories.models import Repository
@@ -21,20 +22,28 @@ APPROVE_PERMISSION = "hooks.approve_script"
 TEST_PERMISSION = "hooks.test_script"
 
 
-def code_editor(rows: int = 24) -> forms.Textarea:
-    """A large monospace textarea for script bodies (tabs and spaces kept as typed)."""
-    return forms.Textarea(
-        attrs={
-            "rows": rows,
-            "cols": 100,
-            "class": "vLargeTextField borgui-code",
-            "style": f"{MONOSPACE} width: 100%; max-width: 60em; font-size: 13px; white-space: pre;",
-            "spellcheck": "false",
-            "autocapitalize": "off",
-            "autocomplete": "off",
-            "wrap": "off",
-        }
-    )
+class CodeEditor(forms.Textarea):
+    """A monospace textarea with line numbers for script bodies (tabs and spaces kept as
+    typed). The gutter is drawn by a self-hosted script found by its data- attribute; the
+    admin pages load it with the form's media (no inline script, nothing from a CDN)."""
+
+    class Media:
+        css = {"all": ["hooks/code-editor.css"]}
+        js = ["hooks/code-editor.js"]
+
+    def __init__(self, rows: int = 24):
+        super().__init__(
+            attrs={
+                "rows": rows,
+                "cols": 100,
+                "class": "vLargeTextField borgui-code",
+                "data-code-editor": "",
+                "spellcheck": "false",
+                "autocapitalize": "off",
+                "autocomplete": "off",
+                "wrap": "off",
+            }
+        )
 
 
 def as_typed(submitted: str, stored: str) -> str:
@@ -52,7 +61,7 @@ class ScriptForm(forms.ModelForm):
     class Meta:
         model = Script
         fields = ["name", "description", "body", "timeout", "execution_target"]
-        widgets = {"body": code_editor(), "description": forms.Textarea(attrs={"rows": 2, "cols": 80})}
+        widgets = {"body": CodeEditor(), "description": forms.Textarea(attrs={"rows": 2, "cols": 80})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -78,8 +87,8 @@ class ScriptParameterForm(forms.ModelForm):
         self._stored_secret_default = ""
         if self.instance.pk and self.instance.secret and "default" in self.fields:
             self._stored_secret_default = self.instance.default
-            self.fields["default"].widget = forms.PasswordInput(
-                render_value=False, attrs={"placeholder": "set — leave to keep" if self.instance.default else ""}
+            self.fields["default"].widget = SecretInput(
+                attrs={"placeholder": "set — leave to keep" if self.instance.default else ""}
             )
 
     def get_initial_for_field(self, field, field_name):
@@ -132,13 +141,15 @@ def masked_lines(values: dict[str, str], secret_names: set[str]) -> str:
     return "\n".join(f"{name}={PLACEHOLDER if name in secret_names else value}" for name, value in values.items())
 
 
-class ParameterValuesWidget(forms.Textarea):
-    """Shows NAME=value lines; the value of a secret parameter only as ********, also when
-    a form comes back with errors after a new secret was typed."""
+class ParameterValuesWidget(TypedValueMixin, forms.Textarea):
+    """Shows NAME=value lines; the stored value of a secret parameter only as ********. A form
+    that comes back with errors shows the lines exactly as they were just typed."""
 
     secret_names: set[str] = set()
 
     def format_value(self, value):
+        if self._typed is not None:
+            return self._typed
         text = super().format_value(value) or ""
         lines = []
         for line in text.splitlines():
@@ -188,7 +199,7 @@ class HookAttachmentForm(forms.ModelForm):
     parameter_values = ParameterValuesField(
         label="parameter values",
         help_text=VALUES_HELP,
-        widget=ParameterValuesWidget(attrs={"rows": 3, "cols": 36, "style": MONOSPACE, "spellcheck": "false"}),
+        widget=ParameterValuesWidget(attrs={"rows": 3, "cols": 28, "style": MONOSPACE, "spellcheck": "false"}),
     )
 
     class Meta:
@@ -250,7 +261,7 @@ class InlineHookFieldsMixin:
             if name not in self.fields:
                 continue
             field = self.fields[name]
-            field.widget = code_editor(rows=8)
+            field.widget = CodeEditor(rows=8)
             field.strip = False  # hashed for review: kept exactly
             if not repository.pk or not getattr(repository, name).strip():
                 state = "Saving by a reviewer approves it; otherwise a reviewer must."
@@ -316,7 +327,7 @@ class ScriptTestForm(forms.Form):
         self.parameters = list(script.parameters.all())
         for parameter in self.parameters:
             if parameter.secret:
-                widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+                widget = SecretInput()
             else:
                 widget = forms.TextInput(attrs={"placeholder": parameter.default, "style": MONOSPACE})
             hint = (

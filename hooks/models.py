@@ -229,6 +229,8 @@ class HookAttachment(models.Model):
 
 # A script run against a restored archive (docs/maintenance.md, "Restore drill").
 RESTORE_DRILL = "restore-drill"
+# A script run by hand to see what it does (docs/hooks.md#testing-a-script).
+SCRIPT_TEST = "test"
 
 
 class ExecutionState(models.TextChoices):
@@ -250,7 +252,7 @@ class ScriptExecution(models.Model):
         "repositories.RepositoryJob", null=True, blank=True, on_delete=models.CASCADE, related_name="hook_executions"
     )
     hook_type = models.CharField(
-        max_length=13, choices=[*HookType.choices, ("test", "test"), (RESTORE_DRILL, RESTORE_DRILL)]
+        max_length=13, choices=[*HookType.choices, (SCRIPT_TEST, SCRIPT_TEST), (RESTORE_DRILL, RESTORE_DRILL)]
     )
     state = models.CharField(max_length=10, choices=ExecutionState.choices, default=ExecutionState.PENDING)
     # For tests: what was asked (the repository, the simulated hook type and status).

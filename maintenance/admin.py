@@ -22,7 +22,7 @@ from maintenance.models import (
 )
 from maintenance.services import jobs
 from maintenance.services.scheduling import verify_options
-from repositories.admin import status_badge
+from repositories.admin import ScheduleHelpMixin, status_badge
 from repositories.models import BackupPlan, Repository
 from repositories.status import Status
 
@@ -146,8 +146,18 @@ def history(**owner) -> list[MaintenanceJob]:
 # --- the repository page -------------------------------------------------------------------
 
 
+class RepositoryMaintenanceForm(ScheduleHelpMixin, forms.ModelForm):
+    schedule_fields = (("check_schedule", "check_timezone"), ("compact_schedule", "compact_timezone"))
+
+    class Meta:
+        model = RepositoryMaintenance
+        fields = ["check_schedule", "check_timezone", "check_verify_data", "check_max_duration",
+                  "compact_schedule", "compact_timezone", "compact_after_prune"]  # fmt: skip
+
+
 class RepositoryMaintenanceInline(admin.StackedInline):
     model = RepositoryMaintenance
+    form = RepositoryMaintenanceForm
     formset = AttachmentFormSet  # a post without this inline (an older client) changes nothing
     max_num = 1
     can_delete = False
@@ -189,7 +199,9 @@ admin.site.register(Repository, MaintainedRepositoryAdmin)
 # --- the plan page -------------------------------------------------------------------------
 
 
-class PlanMaintenanceForm(forms.ModelForm):
+class PlanMaintenanceForm(ScheduleHelpMixin, forms.ModelForm):
+    schedule_fields = (("verify_schedule", "verify_timezone"), ("drill_schedule", "drill_timezone"))
+
     drill_parameters = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),

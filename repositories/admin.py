@@ -19,8 +19,9 @@ from common.admin import (
     ReadOnlyInlineMixin,
     add_buttons,
     confirmation_page,
+    truncated,
 )
-from common.forms import LinesField, SecretFieldsMixin
+from common.forms import LinesField, SecretFieldsMixin, SecretInput
 from common.humanize import human_duration, when
 from common.pagination import TwoEndedPaginator
 from repositories import borg, progress
@@ -38,8 +39,9 @@ from repositories.models import (
 from repositories.services import leases, operations, pipeline, preview, runs
 from repositories.services.passphrase import PassphraseChangeError, change_passphrase
 from repositories.services.retention import plan_repository_problems
-from repositories.services.scheduling import next_slot
+from repositories.services.scheduling import next_slot, upcoming_runs
 from repositories.status import Status
+from repositories.validators import CRON_HELP
 
 
 def status_badge(status: str):
@@ -143,13 +145,11 @@ class RepositoryForm(SecretFieldsMixin, forms.ModelForm):
 
 
 class ChangePassphraseForm(forms.Form):
-    new_passphrase = forms.CharField(
-        strip=False, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
-    )
+    new_passphrase = forms.CharField(strip=False, widget=SecretInput())
     confirm_passphrase = forms.CharField(
         label="New passphrase again",
         strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        widget=SecretInput(),
     )
 
     def clean(self):
@@ -168,6 +168,26 @@ class RepositoryAdmin(ObjectPageMixin, GuardedInputAdminMixin, SecretFieldsAdmin
     list_select_related = ["source_connection"]
     search_fields = ["name", "location"]
     actions = ["initialise", "import_existing", "check_repository", "list_archives", "break_lock"]
+
+    # The page leads with what every repository needs; a key file and the legacy inline
+    # hooks (docs/hooks.md#legacy-inline-hooks) are folded away.
+    ADVANCED_FIELDS = ("exported_key", "clear_exported_key")
+    LEGACY_FIELDS = ("pre_backup_script", "post_backup_script")
+
+    def get_fieldsets(self, request, obj=None):
+        fields = self.get_fields(request, obj)
+        folded = (*self.ADVANCED_FIELDS, *self.LEGACY_FIELDS)
+        in_use = obj is not None and any(getattr(obj, name, "").strip() for name in self.LEGACY_FIELDS)
+        groups = [
+            (None, [name for name in fields if name not in folded], []),
+            ("Advanced", [name for name in fields if name in self.ADVANCED_FIELDS], ["collapse"]),
+            (
+                "Legacy inline hooks" + (" (in use)" if in_use else ""),
+                [name for name in fields if name in self.LEGACY_FIELDS],
+                ["collapse"],
+            ),
+        ]
+        return [(title, {"fields": names, "classes": classes}) for title, names, classes in groups if names]
 
     def get_queryset(self, request):
         last = RepositoryJob.objects.filter(repository=OuterRef("pk"), finished__isnull=False).order_by("-finished")
@@ -404,7 +424,27 @@ class PlanRepositoryInline(GuardedInputAdminMixin, CappedInlineMixin, admin.Tabu
     autocomplete_fields = ["repository"]
 
 
-class BackupPlanForm(forms.ModelForm):
+class ScheduleHelpMixin:
+    """Schedule fields say what they accept and, once saved, their next three runs in their
+    own zone (docs/running-plans.md#schedules). ``schedule_fields`` pairs each cron field
+    with the field of its time zone."""
+
+    schedule_fields: tuple[tuple[str, str], ...] = (("schedule", "timezone"),)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for cron_name, zone_name in self.schedule_fields:
+            if cron_name not in self.fields:
+                continue
+            field = self.fields[cron_name]
+            field.help_text = f"{CRON_HELP} {field.help_text.removeprefix('Cron, five fields. ')}"
+            cron = getattr(self.instance, cron_name, "") if self.instance.pk else ""
+            upcoming = upcoming_runs(cron, getattr(self.instance, zone_name, "")) if cron else ""
+            if upcoming:
+                field.help_text += f" Next runs: {upcoming}."
+
+
+class BackupPlanForm(ScheduleHelpMixin, forms.ModelForm):
     sources = LinesField(help_text="Paths to back up, one per line.")
     excludes = LinesField(required=False, help_text="borg exclude patterns, one per line.")
     stop_containers = LinesField(
@@ -495,7 +535,7 @@ class BackupPlanAdmin(ObjectPageMixin, GuardedInputAdminMixin, admin.ModelAdmin)
         if not obj.enabled or not obj.schedule:
             return "manual"
         slot = next_slot(obj, timezone.now())
-        return slot.strftime("%Y-%m-%d %H:%M %Z") if slot else "never (this schedule never runs)"
+        return when(slot, slot.tzinfo) if slot else "never (this schedule never runs)"
 
     @admin.action(description="Run now", permissions=["run"])
     def run_now(self, request, queryset):
@@ -593,7 +633,10 @@ class PlanRunAdmin(ObjectPageMixin, GuardedInputAdminMixin, admin.ModelAdmin):
     # a filtered list is not counted twice.
     show_full_result_count = False
     paginator = TwoEndedPaginator
-    list_display = ["__str__", "plan", "status_badge", "trigger", "created", "started", "finished", "reason"]
+    # Fits 1280 px: when it was queued or started and what started it are on the run's page
+    # (and filters); the plan and the reason are cut to one line.
+    list_display = ["run_number", "plan_shown", "status_badge", "finished_shown", "duration_shown", "reason_shown"]
+    list_display_links = ["run_number"]
     list_filter = ["status", "trigger", "plan"]
     list_select_related = ["plan"]
     # Jobs, hook runs and stopped containers are on the page's timeline (build_timeline).
@@ -626,14 +669,6 @@ class PlanRunAdmin(ObjectPageMixin, GuardedInputAdminMixin, admin.ModelAdmin):
     def started_shown(self, run):
         return when(run.started)
 
-    @admin.display(description="finished")
-    def finished_shown(self, run):
-        return when(run.finished)
-
-    @admin.display(description="duration")
-    def duration_shown(self, run):
-        return human_duration(run.duration)
-
     @admin.display(description="heartbeat")
     def heartbeat_shown(self, run):
         return when(run.heartbeat)
@@ -656,6 +691,26 @@ class PlanRunAdmin(ObjectPageMixin, GuardedInputAdminMixin, admin.ModelAdmin):
     @admin.display(description="status")
     def status_badge(self, run):
         return run_status_badge(run)
+
+    @admin.display(description="run", ordering="id")
+    def run_number(self, run):
+        return f"#{run.pk}"
+
+    @admin.display(description="plan", ordering="plan__name")
+    def plan_shown(self, run):
+        return truncated(run.plan.name, "narrow")
+
+    @admin.display(description="duration")
+    def duration_shown(self, run):
+        return human_duration(run.duration)
+
+    @admin.display(description="finished", ordering="finished")
+    def finished_shown(self, run):
+        return when(run.finished)
+
+    @admin.display(description="reason")
+    def reason_shown(self, run):
+        return truncated(run.reason, "medium")
 
     @admin.action(description="Cancel", permissions=["cancel"])
     def cancel(self, request, queryset):

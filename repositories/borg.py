@@ -47,6 +47,8 @@ class BorgResult:
     # What ssh itself reported (its -E log file): kept apart from borg's output, where
     # borg may exit on "connection closed" before it has relayed ssh's reason.
     ssh_messages: list[str] = field(default_factory=list)
+    # borg's WARNING lines (a source that vanished, a file it could not read): exit 1's reason.
+    warnings: list[str] = field(default_factory=list)
 
     def add_line(self, line: str) -> None:
         self.log.append(line + "\n")
@@ -66,6 +68,11 @@ class BorgResult:
             return json.loads(self.stdout)
         except ValueError:
             return {}
+
+    def warning_line(self, limit: int = 500) -> str:
+        """borg's warnings as one line, the first ones first, cut to LIMIT characters."""
+        text = "; ".join(_one_line(line) for line in self.warnings)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
 
     def error_line(self) -> str:
         lines = [line.strip() for line in self.recent if line.strip()]
@@ -201,6 +208,9 @@ class _Lines:
             self._on_line(line.decode("utf-8", errors="replace"))
 
 
+MAX_WARNINGS = 20
+
+
 class BorgProcess:
     """One borg invocation: JSON log lines parsed as they come, cancellable from another thread."""
 
@@ -238,6 +248,8 @@ class BorgProcess:
         kind = event.get("type")
         if kind == "log_message":
             self.result.add_line(f"{event.get('levelname', 'INFO')}: {event.get('message', '')}")
+            if event.get("levelname") == "WARNING" and len(self.result.warnings) < MAX_WARNINGS:
+                self.result.warnings.append(event.get("message", ""))
             if event.get("msgid"):
                 self.result.msgids.add(event["msgid"])
         elif kind == "file_status":

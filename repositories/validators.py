@@ -21,13 +21,63 @@ def validate_compression(value: str) -> None:
         )
 
 
+# cron's aliases (docs/configuration.md#validation); croniter reads them itself.
+CRON_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+
+# The five fields in order: (name, lowest, highest, names allowed instead of numbers).
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, _MONTHS),
+    ("day of week", 0, 7, _WEEKDAYS),  # 0 and 7 are both Sunday
+)
+_CRON_ITEM = re.compile(r"\A(?:\*|(?P<low>[0-9a-z]+)(?:-(?P<high>[0-9a-z]+))?)(?:/(?P<step>[0-9]+))?\Z")
+CRON_HELP = (
+    "Use five fields (minute hour day-of-month month day-of-week, e.g. 30 2 * * *) "
+    "or one of " + ", ".join(CRON_ALIASES) + "."
+)
+
+
+def _cron_field_problem(text: str, name: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
+    """Why one cron field is wrong ("minute 61 is out of range 0–59"), or None."""
+    for item in text.lower().split(","):
+        match = _CRON_ITEM.match(item)
+        if not match:
+            return f"{name} {text!r} is not a cron field"
+        if match["step"] is not None and int(match["step"]) == 0:
+            return f"{name} {text!r}: a step of 0 never advances"
+        for value in (match["low"], match["high"]):
+            if value is None or value.isdigit() and low <= int(value) <= high or value in names:
+                continue
+            if value.isdigit():
+                return f"{name} {value} is out of range {low}–{high}"
+            return f"{name} {value!r} is not a number"
+    return None
+
+
+def cron_problem(value: str) -> str | None:
+    """The first thing wrong with a schedule, in one sentence; None when cron can read it."""
+    if value.startswith("@"):
+        return None if value in CRON_ALIASES else f"{value!r} is not a cron alias. {CRON_HELP}"
+    fields = value.split()
+    if len(fields) != 5:
+        return f"{value!r} has {len(fields)} field{'s' if len(fields) != 1 else ''}. {CRON_HELP}"
+    for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        if problem := _cron_field_problem(text, name, low, high, names):
+            return f"{problem}. {CRON_HELP}"
+    if not croniter.is_valid(value):
+        return f"{value!r} is not a valid schedule. {CRON_HELP}"
+    return None
+
+
 def validate_cron(value: str) -> None:
     if not value:
         return
-    if len(value.split()) != 5 or not croniter.is_valid(value):
-        raise ValidationError(
-            "Use a cron schedule of five fields: minute hour day-of-month month day-of-week.", code="invalid_cron"
-        )
+    if problem := cron_problem(value):
+        raise ValidationError(problem, code="invalid_cron")
     if cron_next_run(value, datetime.now(UTC)) is None:
         raise ValidationError(f"{value!r}: this schedule never runs.", code="cron_never_runs")
 
@@ -35,10 +85,16 @@ def validate_cron(value: str) -> None:
 def cron_next_run(value: str, after: datetime) -> datetime | None:
     """The first time after ``after`` that a valid cron schedule fires; None when it never does
     (0 0 31 2 *: croniter accepts it, then finds no date)."""
+    return next(iter(cron_next_runs(value, after, 1)), None)
+
+
+def cron_next_runs(value: str, after: datetime, count: int) -> list[datetime]:
+    """Up to COUNT next slots of a valid schedule after AFTER (in AFTER's zone)."""
     try:
-        return croniter(value, after).get_next(datetime)
+        schedule = croniter(value, after)
+        return [schedule.get_next(datetime) for _ in range(count)]
     except (CroniterBadDateError, ValueError):
-        return None
+        return []
 
 
 _BORG_INTERVAL = re.compile(r"\A[1-9][0-9]*[Hdwmy]\Z")

@@ -61,6 +61,39 @@ class _FormData(HTMLParser):
             self._text.append(data)
 
 
+class _FieldValue(HTMLParser):
+    """The value one input or textarea of a page shows."""
+
+    def __init__(self, name: str):
+        super().__init__(convert_charrefs=True)
+        self.name, self.value, self._in_textarea = name, None, False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("name") != self.name:
+            return
+        if tag == "input":
+            self.value = a.get("value") or ""
+        elif tag == "textarea":
+            self.value, self._in_textarea = "", True
+
+    def handle_endtag(self, tag):
+        if tag == "textarea" and self._in_textarea:
+            self._in_textarea = False
+            self.value = self.value[1:] if self.value.startswith("\n") else self.value
+
+    def handle_data(self, data):
+        if self._in_textarea:
+            self.value += data
+
+
+def shown_value(response, name: str) -> str | None:
+    """What the field NAME of a page shows ("" when empty); None when the page has no such field."""
+    parser = _FieldValue(name)
+    parser.feed(response.content.decode())
+    return parser.value
+
+
 def form_data(client, url: str) -> dict:
     parser = _FormData()
     parser.feed(client.get(url).content.decode())

@@ -57,7 +57,11 @@ REFUSED = (
     "refused — a value for it could change what the script runs (PATH, LD_*, BASH_ENV, ENV, BASH_FUNC_*, SHELLOPTS, "
     "PS4, IFS, PYTHON*, PERL5*, NODE_OPTIONS, BORG_*)."
 )
-CRON = "Use a cron schedule of five fields: minute hour day-of-month month day-of-week."
+CRON_HELP = (
+    "Use five fields (minute hour day-of-month month day-of-week, e.g. 30 2 * * *) "
+    "or one of @hourly, @daily, @weekly, @monthly, @yearly."
+)
+CRON = f"minute 61 is out of range 0–59. {CRON_HELP}"
 COMPRESSION = "Use a borg compression: none, lz4, zstd,1–22, zlib,0–9 or lzma,0–9, optionally prefixed with auto,"
 INTERVAL = "Use a borg interval: a number and a unit, H (hours), d, w, m (months) or y, e.g. 7d."
 NAME_RULE = "Use 1–100 letters, digits, '-', '_' or '.', starting with a letter or digit."
@@ -119,7 +123,11 @@ CASES = [
         ["scripts[0].approved: must be true or false, not a string"],
     ),
     ("bad-cron", _set("plans.0.schedule", "61 * * * *"), [f"{P}.schedule: {CRON}"]),
-    ("six-field-cron", _set("plans.0.schedule", "0 0 3 * * *"), [f"{P}.schedule: {CRON}"]),
+    (
+        "six-field-cron",
+        _set("plans.0.schedule", "0 0 3 * * *"),
+        [f"{P}.schedule: '0 0 3 * * *' has 6 fields. {CRON_HELP}"],
+    ),
     (
         "bad-timezone",
         _set("plans.0.timezone", "Mars/Olympus_Mons"),
@@ -326,7 +334,10 @@ CASES = [
     (
         "several-at-once",
         lambda d: (_set("plans.0.schedule", "never")(d), _set("ssh_connections.0.port", 0)(d)),
-        ["ssh_connections[0].port: Ensure this value is greater than or equal to 1.", f"{P}.schedule: {CRON}"],
+        [
+            "ssh_connections[0].port: Ensure this value is greater than or equal to 1.",
+            f"{P}.schedule: 'never' has 1 field. {CRON_HELP}",
+        ],
     ),
 ]
 

@@ -79,6 +79,7 @@ def test_attach_a_script_to_a_repository_with_its_parameter_value(admin, admin_l
 
     # An undeclared name is refused with the model's message, and nothing on the page is saved.
     page.fill("#id_hook_attachments-0-parameter_values", "CONTAINER_NAME=db2\nPATH=/tmp")
+    page.locator("fieldset.collapse summary", has_text="Legacy inline hooks").click()  # folded away
     page.fill("#id_pre_backup_script", "#!/bin/sh\necho not saved\n")
     page.click("input[name=_continue]")
     errors = page.locator("#hook_attachments-group .errorlist")
@@ -181,11 +182,11 @@ def test_secret_attachment_values_are_never_rendered_back(admin, client):
     attachment.refresh_from_db()
     assert attachment.values() == {"DB_USER": "admin", "DB_PASSWORD": SECRET}
 
-    # A form that comes back with an error does not show a newly typed secret.
+    # A form that comes back with an error keeps what was just typed, never the stored secret.
     response = post("DB_PASSWORD=new-secret-typed-4k\nDB_USER=admin\nLD_PRELOAD=/x.so")
     assert response.status_code == 200
-    assert "new-secret-typed-4k" not in response.content.decode() and SECRET not in response.content.decode()
-    assert "DB_PASSWORD=********" in page_text(response)
+    assert SECRET not in response.content.decode()
+    assert "DB_PASSWORD=new-secret-typed-4k\nDB_USER=admin\nLD_PRELOAD=/x.so" in page_text(response)
 
     # Typing a value replaces it; deleting the line removes it.
     assert post("DB_PASSWORD=new-secret-typed-4k\nDB_USER=admin").status_code == 302
@@ -229,7 +230,8 @@ def test_inline_hooks_are_approved_by_a_reviewers_save_only(staff, admin, client
     # A staff member without the approve permission: saved, but not approved, and told so.
     client.force_login(staff)
     data = form_data(client, url)
-    assert "monospace" in page_text(client.get(url)).split('id="id_pre_backup_script"')[0].rsplit("<textarea", 1)[1]
+    textarea = page_text(client.get(url)).split('id="id_pre_backup_script"')[0].rsplit("<textarea", 1)[1]
+    assert "data-code-editor" in textarea  # the monospace editor with line numbers
     response = client.post(url, {**data, "pre_backup_script": INLINE.replace("\n", "\r\n")}, follow=True)
     assert response.status_code == 200
     repository.refresh_from_db()

@@ -215,7 +215,8 @@ CUSTOM = {
         "GET": ("repositories.break_lock", 200),
         "POST": ("repositories.break_lock", 302),
     },
-    "admin:hooks_script_approve": {"GET": ("hooks.approve_script", 302), "POST": ("hooks.approve_script", 302)},
+    # GET: the page that shows what is approved; POST approves (and goes back to the script).
+    "admin:hooks_script_approve": {"GET": ("hooks.approve_script", 200), "POST": ("hooks.approve_script", 302)},
     "admin:hooks_script_test": {"GET": ("hooks.test_script", 200), "POST": ("hooks.test_script", 302)},
     "admin:hooks_script_recreate_templates": {
         "GET": (None, 302),  # a GET only goes back to the list
@@ -253,9 +254,9 @@ CUSTOM = {
     "admin:otp_totp_totpdevice_qrcode": {"GET": ("nobody", 403)},
     "admin:app_list": {"GET": ("any permission of the app", 200)},  # 404 without: the app is not there
 }
-NOT_WALKED = {"admin:logout", "healthz"}
+NOT_WALKED = {"admin:logout", "healthz", "favicon"}
 # Listed for superusers only (docs/dashboard.md); their pages still answer to the permissions.
-SUPERUSER_APPS = {"django_q"}  # signs the walker out; answered before any login
+SUPERUSER_APPS = {"django_q"}
 
 
 def _custom_url(name: str, world) -> str:

@@ -33,7 +33,8 @@ from hooks.services.environment import (
     build_remote_environment,
     injected_variables,
 )
-from hooks.services.runner import ScriptResult, run_script, run_script_over_ssh
+from hooks.services.live_output import LiveOutput
+from hooks.services.runner import OutputCallback, ScriptResult, run_script, run_script_over_ssh
 from repositories.borg import ssh_target
 from repositories.services.steps import PartialSteps, Phase, PlanPreview, RunTimeline, Step, StepContext
 from repositories.status import ChainOutcome, Status
@@ -164,7 +165,8 @@ def execute_hook(
     if refusal:
         return complete_execution(execution, not_run(refusal))
     try:
-        result = _run(hook, context, source_connection, [*hook.secrets, *(extra_secrets or [])])
+        with LiveOutput(execution.pk) as live:
+            result = _run(hook, context, source_connection, [*hook.secrets, *(extra_secrets or [])], live.on_output)
     except Exception as e:
         # A hook that cannot even start (a value the OS refuses…) is still recorded, as failed.
         logger.exception("hook %s could not run", hook.name)
@@ -187,7 +189,9 @@ def not_run(error: str) -> ScriptResult:
     return ScriptResult(exit_code=None, signal=None, timed_out=False, duration=0.0, stdout="", stderr="", error=error)
 
 
-def _run(hook: RunnableHook, context: HookContext, source_connection, secrets: list[str]) -> ScriptResult:
+def _run(
+    hook: RunnableHook, context: HookContext, source_connection, secrets: list[str], on_output: OutputCallback
+) -> ScriptResult:
     if hook.target == ExecutionTarget.SOURCE:
         return run_script_over_ssh(
             hook.body,
@@ -195,10 +199,11 @@ def _run(hook: RunnableHook, context: HookContext, source_connection, secrets: l
             hook.timeout,
             ssh_target(source_connection),
             secrets=secrets,
+            on_output=on_output,
             known_hosts_file=str(pinned_known_hosts(source_connection.pk)),
         )
     env = build_hook_environment(os.environ, context, hook.values)
-    return run_script(hook.body, env, hook.timeout, secrets=secrets)
+    return run_script(hook.body, env, hook.timeout, secrets=secrets, on_output=on_output)
 
 
 # What the end of a hook run changes, in its one UPDATE; `started` for a run that ends

@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from hooks.models import ExecutionState, HookType, Script, ScriptExecution
+from hooks.models import SCRIPT_TEST, ExecutionState, HookType, Script, ScriptExecution
 from hooks.services.engine import (
     RunnableHook,
     complete_execution,
@@ -53,7 +53,7 @@ def create_test(
     return ScriptExecution.objects.create(
         script=script,
         script_name=script.name,
-        hook_type="test",
+        hook_type=SCRIPT_TEST,
         test_repository=repository,
         test_hook_type=hook_type,
         test_backup_status=backup_status if hook_type == HookType.POST_BACKUP else "",
@@ -98,7 +98,7 @@ def expire_interrupted_tests() -> int:
     now = timezone.now()
     stale = [
         execution.pk
-        for execution in ScriptExecution.objects.filter(hook_type="test", state=ExecutionState.RUNNING)
+        for execution in ScriptExecution.objects.filter(hook_type=SCRIPT_TEST, state=ExecutionState.RUNNING)
         .exclude(started=None)
         .select_related("script")
         if execution.started

@@ -10,9 +10,10 @@ import threading
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from django.utils import timezone
 
+from common.periodic import Periodic
 from common.text import SharedBoundedText
 from repositories import progress as estimates
 from repositories.models import PROGRESS_PATH_LENGTH, PlanRun, RepositoryJob
@@ -59,37 +60,26 @@ class Progress:
         self.version += 1
 
 
-class RunMonitor:
+class RunMonitor(Periodic):
     def __init__(self, run: PlanRun, log: RunLog, interval: float | None = None):
+        super().__init__(interval or settings.BORGUI_HEARTBEAT_SECONDS, name=f"run-{run.pk}-monitor")
         self.run_id = run.pk
         self.log = log
         self.progress = Progress()
-        self.interval = interval or settings.BORGUI_HEARTBEAT_SECONDS
         self.cancelled = threading.Event()
         self.on_cancel: list[Callable[[], None]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"run-{run.pk}-monitor", daemon=True)
         self._written = (-1, -1)
         # The terminal of `run_backup`: a progress line whenever borg moved on.
         self.echo_progress: Callable[[str], None] | None = None
         self._terminal_job: RepositoryJob | None = None
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
     def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+        super().__exit__(*exc)
         self.flush()
 
-    def _loop(self) -> None:
-        try:
-            while not self._stop.wait(self.interval):
-                self.flush()
-                self._check_cancel()
-        finally:
-            connection.close()
+    def tick(self) -> None:
+        self.flush()
+        self._check_cancel()
 
     def flush(self) -> None:
         close_old_connections()

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from common.text import mask
 from repositories import archive_names, borg
 from repositories.models import BackupPlan, OnRepositoryFailure, PlanRun, Repository, RepositoryJob
 from repositories.services import leases, remote_sources, steps
@@ -155,6 +156,8 @@ class _PlanRunner:
             if status == Status.FAILURE and self.plan.on_repository_failure == OnRepositoryFailure.STOP:
                 reached, stopped_by = False, f"on_repository_failure is stop and {job.repository.name} failed"
         status = overall_status(pre, [Status(job.status) for job in self.jobs])
+        if not stopped_by and status in (Status.WARNING, Status.FAILURE):
+            stopped_by = self._jobs_reason()
         if self.monitor.cancelled.is_set():
             # A cancelled run is a failure for its hooks, wherever the cancel came.
             status, stopped_by = Status.FAILURE, "cancelled"
@@ -192,7 +195,7 @@ class _PlanRunner:
         if self.monitor.cancelled.is_set():
             return Status.FAILURE, "cancelled"
         try:
-            status = self._create_archive(job)
+            status, reason = self._create_archive(job)
         except remote_sources.SourceUnavailable as e:  # docs/remote-sources.md
             self.log(f"{job.repository.name}: {e}")
             return Status.FAILURE, str(e)
@@ -201,7 +204,7 @@ class _PlanRunner:
         if status != Status.FAILURE and self.plan.has_retention:
             status = self._prune(job, status)
         # A plan pre hook's `continue` failure makes every job that succeeds a warning.
-        return combine(self.plan_pre_outcome, outcome).apply_to(status), ""
+        return combine(self.plan_pre_outcome, outcome).apply_to(status), reason
 
     def _plan_post(self, status: Status) -> Status:
         status = steps.plan_post(self.ctx, status)
@@ -216,7 +219,9 @@ class _PlanRunner:
 
     # --- borg ------------------------------------------------------------------------
 
-    def _create_archive(self, job: RepositoryJob) -> Status:
+    def _create_archive(self, job: RepositoryJob) -> tuple[Status, str]:
+        """borg create's status and its reason: borg's warning lines for a warning (a missing
+        source path…), its error line for a failure (docs/running-plans.md#statuses)."""
         repository = job.repository
         name = archive_names.render(self.plan.archive_name, self.plan.name, repository.name, self._now())
         # Sources on the source host are mounted for exactly this long (docs/remote-sources.md).
@@ -235,9 +240,15 @@ class _PlanRunner:
         if status != Status.FAILURE:
             borg.mark_initialised(repository)
         self.log(f"{repository.name}: borg create {archive} exit {result.exit_code}: {status.value}")
+        secrets = [repository.passphrase] if repository.passphrase else []
+        reason = ""
         if status == Status.FAILURE:
-            self.log(f"{repository.name}: {result.error_line()}")
-        return status
+            reason = mask(result.error_line(), secrets)
+        elif status == Status.WARNING:
+            reason = mask(result.warning_line() or f"borg exited with {result.exit_code} (a warning)", secrets)
+        if reason:
+            self.log(f"{repository.name}: {reason}")
+        return status, reason
 
     def _borg_create(self, job: RepositoryJob, archive: str, sources: remote_sources.BorgSources) -> borg.BorgResult:
         args = borg.plan_create_args(self.plan, job.repository, archive, sources.paths, sources.options)
@@ -309,6 +320,11 @@ class _PlanRunner:
         return status
 
     # --- bookkeeping -----------------------------------------------------------------
+
+    def _jobs_reason(self) -> str:
+        """The run's reason when no chain stopped it: what went wrong per repository."""
+        bad = [job for job in self.jobs if job.reason and job.status in (Status.WARNING, Status.FAILURE)]
+        return "; ".join(f"{job.repository.name}: {job.reason}" for job in bad)
 
     def _now(self) -> datetime:
         zone = ZoneInfo(self.plan.timezone) if self.plan.timezone else UTC

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 from django_q.models import Schedule
 
+from common.humanize import when
 from repositories.models import BackupPlan
-from repositories.validators import cron_next_run
+from repositories.validators import cron_next_run, cron_next_runs
 
 TASK = "repositories.tasks.run_scheduled_plan"
 
@@ -22,10 +23,22 @@ def schedule_name(plan: BackupPlan) -> str:
     return f"plan:{plan.pk}"
 
 
+def _zone(zone_name: str):
+    """The IANA zone ZONE_NAME; "" is UTC."""
+    return ZoneInfo(zone_name) if zone_name else UTC
+
+
 def next_run_in_zone(cron: str, zone_name: str, after: datetime) -> datetime | None:
     """The next slot of CRON in the IANA zone ZONE_NAME ("" is UTC); None when it never runs."""
-    zone = ZoneInfo(zone_name) if zone_name else UTC
-    return cron_next_run(cron, after.astimezone(zone))
+    return cron_next_run(cron, after.astimezone(_zone(zone_name)))
+
+
+def upcoming_runs(cron: str, zone_name: str, count: int = 3) -> str:
+    """The next COUNT runs of a schedule in its zone, with seconds and the zone's label, for
+    the help under a schedule field; "" when it has none."""
+    zone = _zone(zone_name)
+    slots = cron_next_runs(cron, timezone.now().astimezone(zone), count) if cron else []
+    return ", ".join(when(slot, zone) for slot in slots)
 
 
 def next_slot(plan: BackupPlan, after: datetime) -> datetime | None:
