@@ -35,9 +35,6 @@ VIEWPORT = {"width": 1280, "height": 800}
 TIMEOUT_MS = 30_000
 expect.set_options(timeout=TIMEOUT_MS)
 
-# Chromium asks every site for /favicon.ico; while borgui has none that is one console
-# error per page, checked once by test_browser_login.py instead.
-FAVICON_404 = re.compile(r"status of 404 .*\(http://127\.0\.0\.1:\d+/favicon\.ico\)$")
 # Installed in every page before its own scripts: a blocked script, style or request
 # (the admin's Content-Security-Policy) is reported to the test through a binding.
 CSP_WATCH = """
@@ -119,8 +116,6 @@ class PageProblems:
         page.on("pageerror", lambda error: self._add(page, f"uncaught: {error}"))
 
     def _add(self, page: Page, text: str) -> None:
-        if FAVICON_404.search(text):
-            return  # test_browser_login.py's own check, while /favicon.ico is missing (issue 15)
         self.found.append(f"{page.url}: {text}")
 
     def assert_none(self) -> None:

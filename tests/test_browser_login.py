@@ -26,7 +26,9 @@ def test_a_wrong_password_is_refused_and_the_right_one_opens_the_admin(borgui_se
 
 
 def test_the_site_has_a_favicon(borgui_server, chromium_page):
-    response = chromium_page.request.get(f"{borgui_server.url}/favicon.ico")
-    if response.status == 404:
-        pytest.skip("needs the favicon (issue 15): not on main yet")
-    assert response.ok and response.headers["content-type"].startswith("image/")
+    # Every page names it, and /favicon.ico (asked for by browsers anyway) leads to it too.
+    chromium_page.goto(f"{borgui_server.url}/admin/login/")
+    icon = chromium_page.locator("link[rel=icon]").get_attribute("href")
+    for url in (f"{borgui_server.url}{icon}", f"{borgui_server.url}/favicon.ico"):
+        response = chromium_page.request.get(url)
+        assert response.ok and response.headers["content-type"].startswith("image/"), url
