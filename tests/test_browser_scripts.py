@@ -1,6 +1,8 @@
 """A script made from a ready template, tested against a real container, in Chromium
 (tests/browserkit.py)."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -44,4 +46,9 @@ def test_a_script_from_a_template_is_tested_and_its_output_shown(borgui_server, 
 
     page.goto(f"{borgui_server.url}/admin/hooks/script/{script.pk}/change/")
     expect(page.locator(".field-review_state")).to_contain_text("approved")
+    # The editor numbers every line of the body; the page lists what the body uses and the test.
+    lines = body.count("\n") + 1
+    expect(page.locator(".code-editor-gutter")).to_have_text(re.compile(rf"^1\n2\n.*\n{lines}\n?$", re.S))
+    expect(page.locator(".detected-parameters")).to_contain_text("CONTAINER_NAME (default postgres) — declared")
+    expect(page.locator(".recent-tests")).to_contain_text("exit 0")
     screenshot(page, "script")
