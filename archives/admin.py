@@ -257,8 +257,11 @@ class ArchiveAdmin(admin.ModelAdmin):
             raise PermissionDenied
         task_id = request.GET.get("task")
         if not task_id:
-            old = get_object_or_404(Archive, pk=request.GET.get("old"))
-            new = get_object_or_404(Archive, pk=request.GET.get("new"), repository=old.repository)
+            ids = [request.GET.get("old", ""), request.GET.get("new", "")]
+            if not all(value.isdigit() and len(value) < 19 for value in ids):  # 19 digits may overflow a bigint
+                raise Http404("old and new name archives by their ids")
+            old = get_object_or_404(Archive, pk=ids[0])
+            new = get_object_or_404(Archive, pk=ids[1], repository=old.repository)
             task_id = differ.queue(old, new)
             return redirect(reverse("admin:archives_archive_diff") + f"?task={task_id}")
         result = differ.task_result(task_id)

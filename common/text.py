@@ -74,6 +74,25 @@ def mask(text: str, secrets: Iterable[str]) -> str:
     return masker.feed(text) + masker.flush()
 
 
+# Control characters other than tab, line feed and carriage return, C1 controls, and lone
+# surrogates (from undecodable file names). Stored as they came, a NUL refuses to go into
+# PostgreSQL, a surrogate into UTF-8, and an escape sequence (ESC [ 2 J …) rewrites the
+# terminal of whoever reads the log (docs/security.md, "Hostile input").
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _picture(match: re.Match) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # U+2400 Control Pictures: ␀ ␛ …
+    return "\u2421" if code == 0x7F else "\ufffd"
+
+
+def printable(text: str) -> str:
+    """TEXT with every control character shown as a visible sign, safe to store and print."""
+    return _UNPRINTABLE.sub(_picture, text)
+
+
 def _utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", errors="replace"))
 
@@ -97,6 +116,7 @@ class BoundedText:
         self._tail_len = 0
 
     def append(self, text: str) -> None:
+        text = printable(text)
         self.total += len(text)
         if self._head_len < self.head_limit:
             taken = text[: self.head_limit - self._head_len]

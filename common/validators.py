@@ -17,7 +17,8 @@ def validate_timezone(value: str) -> None:
         return
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    # OSError: a directory of the zone database ("America") or a name too long for a file.
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise ValidationError(
             f"{value!r} is not an IANA time zone (for example Europe/Berlin).", code="invalid_tz"
         ) from None

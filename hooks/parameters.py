@@ -9,8 +9,11 @@ from django.core.exceptions import ValidationError
 RESERVED_PREFIX = "BORG_UI_"
 _NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 # Names that would let whoever edits an attachment run code the reviewer never saw.
-_REFUSED_EXACT = {"PATH", "BASH_ENV", "ENV", "SHELLOPTS", "PS4", "IFS", "NODE_OPTIONS"}
-_REFUSED_PREFIXES = ("LD_", "BASH_FUNC_", "PYTHON", "PERL5", "BORG_")
+_REFUSED_EXACT = {
+    "PATH", "BASH_ENV", "ENV", "SHELLOPTS", "PS4", "IFS", "NODE_OPTIONS", "GCONV_PATH",
+    "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
+}  # fmt: skip
+_REFUSED_PREFIXES = ("LD_", "BASH_FUNC_", "PYTHON", "PERL5", "RUBY", "BORG_")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -23,7 +26,8 @@ def parameter_name_problem(name: str) -> str:
     if name in _REFUSED_EXACT or name.startswith(_REFUSED_PREFIXES):
         return (
             f"{name}: refused — a value for it could change what the script runs "
-            "(PATH, LD_*, BASH_ENV, ENV, BASH_FUNC_*, SHELLOPTS, PS4, IFS, PYTHON*, PERL5*, NODE_OPTIONS, BORG_*)."
+            "(PATH, LD_*, BASH_ENV, ENV, BASH_FUNC_*, SHELLOPTS, PS4, IFS, PYTHON*, PERL5*, RUBY*, NODE_OPTIONS, "
+            "JAVA_TOOL_OPTIONS, _JAVA_OPTIONS, JDK_JAVA_OPTIONS, GCONV_PATH, BORG_*)."
         )
     return ""
 

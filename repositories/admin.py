@@ -163,7 +163,8 @@ class ChangePassphraseForm(forms.Form):
 class RepositoryAdmin(ObjectPageMixin, GuardedInputAdminMixin, SecretFieldsAdminMixin, admin.ModelAdmin):
     form = RepositoryForm
     list_display = [
-        "name", "location", "encryption", "initialised_shown", "source_connection", "passphrase_set", "last_backup",
+        "name", "location_shown", "encryption", "initialised_shown", "source_connection", "passphrase_set",
+        "last_backup",
     ]  # fmt: skip
     list_select_related = ["source_connection"]
     search_fields = ["name", "location"]
@@ -198,6 +199,10 @@ class RepositoryAdmin(ObjectPageMixin, GuardedInputAdminMixin, SecretFieldsAdmin
                 last_status=Subquery(last.values("status")[:1]), last_finished=Subquery(last.values("finished")[:1])
             )
         )
+
+    @admin.display(description="location", ordering="location")
+    def location_shown(self, obj):
+        return truncated(obj.location, "medium")
 
     @admin.display(boolean=True, description="passphrase")
     def passphrase_set(self, obj):

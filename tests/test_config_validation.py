@@ -55,7 +55,8 @@ RESERVED = (
 )
 REFUSED = (
     "refused — a value for it could change what the script runs (PATH, LD_*, BASH_ENV, ENV, BASH_FUNC_*, SHELLOPTS, "
-    "PS4, IFS, PYTHON*, PERL5*, NODE_OPTIONS, BORG_*)."
+    "PS4, IFS, PYTHON*, PERL5*, RUBY*, NODE_OPTIONS, JAVA_TOOL_OPTIONS, _JAVA_OPTIONS, JDK_JAVA_OPTIONS, GCONV_PATH, "
+    "BORG_*)."
 )
 CRON_HELP = (
     "Use five fields (minute hour day-of-month month day-of-week, e.g. 30 2 * * *) "

@@ -247,3 +247,19 @@ def test_the_hook_tables_list_pre_backup_before_post_backup(admin, client, repos
     client.force_login(admin)
     page = client.get(reverse("admin:repositories_repository_change", args=[repository.pk])).content.decode()
     assert page.index("before (pre-backup of main)") < page.index("after (post-backup of main)")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_initialise_of_a_repository_borg_already_has_says_so(qcluster, admin, client, tmp_path):
+    existing = make_repository(tmp_path / "existing", name="existing")
+    Repository.objects.filter(pk=existing.pk).update(initialised=False)  # configured before borgui knew
+    client.force_login(admin)
+    qcluster()
+    response = client.post(reverse("admin:repositories_repository_initialise", args=[existing.pk]))
+    deadline = time.monotonic() + 60
+    page = client.get(response.url).content.decode()
+    while "Working on the worker" in page and time.monotonic() < deadline:
+        time.sleep(0.5)
+        page = client.get(response.url).content.decode()
+    assert '<li class="success">existing: already initialised</li>' in page
+    assert Repository.objects.get(pk=existing.pk).initialised

@@ -110,7 +110,7 @@ def test_what_would_stop_a_run_is_flagged_at_the_top(admin, client, tmp_path):
 
     assert problems_of(preview_page(client, plan)) == [
         "script unreviewed is not approved",
-        "repository main is not initialised: use Initialise on its page",
+        "repository main is not initialised: use Initialise (or Import existing) on its page",
         "script needs-host: missing required parameter HOST",
     ]
 

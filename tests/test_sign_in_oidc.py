@@ -37,9 +37,9 @@ def oidc_on(settings, provider):
     oidc.forget_provider()
 
 
-def sign_in_with_provider(client, provider, **claims):
+def sign_in_with_provider(client, provider, next_url="/admin/repositories/backupplan/", **claims):
     provider.user = {"sub": claims.get("preferred_username", "x"), **claims}
-    start = client.get("/oidc/authenticate/?next=/admin/repositories/backupplan/")
+    start = client.get("/oidc/authenticate/", {"next": next_url})
     assert start.status_code == 302 and start["Location"].startswith(f"{provider.url}/authorize?")
     query = parse_qs(urlparse(start["Location"]).query)
     assert query["client_id"] == [CLIENT_ID] and query["response_type"] == ["code"]
@@ -59,6 +59,13 @@ def test_a_user_signs_in_and_lands_in_the_mapped_group(client, provider, oidc_on
     assert list(carol.groups.values_list("name", flat=True)) == ["operator"]
     assert client.get("/admin/repositories/backupplan/").status_code == 200
     assert client.get("/admin/hooks/script/add/").status_code == 403  # an operator adds no scripts
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/x", "//evil.example/x", "/\\evil.example"])
+def test_after_the_provider_the_browser_never_goes_to_another_site(client, provider, oidc_on, next_url):
+    response = sign_in_with_provider(client, provider, next_url, preferred_username="gina", groups=["viewer"])
+    assert response.status_code == 302
+    assert response["Location"].startswith("/") and "evil.example" not in response["Location"]
 
 
 def test_the_provider_decides_the_groups_at_every_sign_in(client, provider, oidc_on):

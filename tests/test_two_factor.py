@@ -118,6 +118,17 @@ def test_required_two_factor_asks_an_unverified_session_for_a_code(client, opera
     assert client.get("/admin/").status_code == 200
 
 
+@pytest.mark.parametrize("next_url", ["https://evil.example/x", "//evil.example/x", "/\\evil.example"])
+def test_the_code_page_never_sends_the_browser_to_another_site(client, operator, settings, next_url):
+    sign_in(client, "operator")
+    secret, _ = enrol(client)
+    settings.BORGUI_REQUIRE_2FA = True
+    client.logout()
+    client.force_login(operator)
+    response = client.post(PAGE, {"code": totp(secret, time.time() + 30), "next": next_url})
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+
+
 def test_removing_two_factor_needs_the_current_code(client, operator):
     sign_in(client, "operator")
     secret, _ = enrol(client)

@@ -294,7 +294,7 @@ def ensure(archive: Archive, holder: str = "command") -> ArchiveIndex:
 
 def lookup(index: ArchiveIndex, path: str) -> ArchiveEntry | None:
     path = paths.normalise(path)
-    if not path:
+    if not path or "\x00" in path:  # no archive path holds a NUL, and PostgreSQL refuses one
         return None
     return ArchiveEntry.objects.filter(
         index=index, parent=paths.parent_of(path), dirs_first__in=[0, 1], path=path

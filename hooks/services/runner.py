@@ -33,7 +33,7 @@ from pathlib import Path
 from common import childenv, ssh
 from common.processes import Supervisor, spawn
 from common.ssh import SSHTarget
-from common.text import DEFAULT_HEAD_CHARS, DEFAULT_TAIL_CHARS, BoundedText, SecretMasker
+from common.text import DEFAULT_HEAD_CHARS, DEFAULT_TAIL_CHARS, BoundedText, SecretMasker, printable
 
 OutputCallback = Callable[[str, str], None]
 
@@ -117,7 +117,7 @@ class _OutputStream:
         text = self._decoder.decode(data, final)
         if self.marker is not None:
             text = self.marker.feed(text) + (self.marker.flush() if final else "")
-        safe = self._masker.feed(text) + (self._masker.flush() if final else "")
+        safe = printable(self._masker.feed(text) + (self._masker.flush() if final else ""))
         if safe:
             self.text.append(safe)
             if self._on_output is not None:

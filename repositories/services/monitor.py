@@ -14,7 +14,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from common.periodic import Periodic
-from common.text import SharedBoundedText
+from common.text import SharedBoundedText, printable
 from repositories import progress as estimates
 from repositories.models import PROGRESS_PATH_LENGTH, PlanRun, RepositoryJob
 
@@ -30,7 +30,7 @@ class RunLog:
         self.echo = echo
 
     def __call__(self, message: str) -> None:
-        line = f"{timezone.localtime().strftime('%H:%M:%S')} {message}"
+        line = f"{timezone.localtime().strftime('%H:%M:%S')} {printable(message)}"
         self._text.append(line + "\n")
         if self.echo is not None:
             self.echo(line)

@@ -53,6 +53,9 @@ def run_operation(name: str, repository_id: int) -> dict:
         return {"ok": False, "message": f"{repository.name}: {operation.verb} not run: {e}"}
     if result.ok:
         return {"ok": True, "message": f"{repository.name}: {operation.describe(repository, result)}"}
+    if name == "init" and "Repository.AlreadyExists" in result.msgids:
+        # borgui had not seen it initialised (an imported or configured one): now it knows.
+        return {"ok": True, "message": f"{repository.name}: already initialised"}
     return {"ok": False, "message": f"{repository.name}: {operation.verb} failed: {result.error_line()}"}
 
 

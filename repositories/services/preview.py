@@ -64,7 +64,9 @@ def _create(preview: PlanPreview, index: int, repository, now, sources) -> None:
     if sources.cwd:
         step.notes.append(f"the sources are mounted from the source host under {sources.cwd} first")
     if not repository.initialised:
-        step.problems.append(f"repository {repository.name} is not initialised: use Initialise on its page")
+        step.problems.append(
+            f"repository {repository.name} is not initialised: use Initialise (or Import existing) on its page"
+        )
     refused = borg.refused_location(repository)
     if refused is not None:
         step.problems.append(f"{repository.name}: {refused.error_line()}")
