@@ -12,7 +12,6 @@ fails the test. Screenshots go to ``$BORGUI_TEST_ARTIFACTS/screenshots`` (defaul
 """
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -164,8 +163,3 @@ def post_as_page(page: Page, url: str, data: dict | None = None) -> int:
         max_redirects=0,
     )
     return response.status
-
-
-def percent(text: str) -> int | None:
-    found = re.search(r"(\d+(?:\.\d+)?)\s*%", text)
-    return round(float(found.group(1))) if found else None
