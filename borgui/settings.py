@@ -79,12 +79,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Before django_q: its `qcluster` command is borgui's (borgui/management/commands/qcluster.py).
+    "borgui",
     "django_q",
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
-    "borgui",
     "common",
     "repositories",
     "hooks",
@@ -275,6 +276,8 @@ if BORGUI_REMOTE_USER_HEADER:
 BORG_BINARY = env_str("BORGUI_BORG_BINARY", "borg")
 BORGUI_HEARTBEAT_SECONDS = 1.0
 BORGUI_STALE_AFTER_SECONDS = env_int("BORGUI_STALE_AFTER_SECONDS", 30, minimum=5)
+# How long a stopping worker waits for its jobs to cancel before it kills them (docs/stopping.md).
+BORGUI_STOP_GRACE_SECONDS = env_int("BORGUI_STOP_GRACE_SECONDS", 25, minimum=1)
 BORGUI_LEASE_WAIT_SECONDS = env_int("BORGUI_LEASE_WAIT_SECONDS", 6 * 3600, minimum=1)
 BORGUI_PENDING_EXPIRY_SECONDS = 24 * 3600
 # Archives (docs/archives.md): the index cap, and where the admin may restore to.
@@ -296,6 +299,7 @@ BORGUI_METRICS_TOKEN = env_secret("BORGUI_METRICS_TOKEN") or ""
 # A failed notification is tried again after this many seconds, then twice as long.
 BORGUI_NOTIFY_RETRY_SECONDS = env_int("BORGUI_NOTIFY_RETRY_SECONDS", 10, minimum=0)
 
+_TASK_TIMEOUT = env_int("BORGUI_TASK_TIMEOUT_SECONDS", 1800, minimum=10)
 Q_CLUSTER = {
     "name": "borgui",
     "orm": "default",
@@ -305,9 +309,14 @@ Q_CLUSTER = {
     "workers": env_int("BORGUI_WORKERS", 2, minimum=1),
     # Script tests and installs are bounded by `timeout`, below `retry` so the broker never
     # hands a running task to a second worker. Backups are queued without a timeout and
-    # claim their run row first, so even a backup longer than `retry` runs once.
-    "timeout": 1800,
-    "retry": 1900,
+    # claim their run row first, so even a backup longer than `retry` runs once. A task a
+    # killed worker had taken but not finished comes back after `retry` (docs/scaling.md).
+    "timeout": _TASK_TIMEOUT,
+    "retry": _TASK_TIMEOUT + max(10, _TASK_TIMEOUT // 18),
+    # A cluster takes at most two tasks beyond those its workers run (one queued, one in its
+    # pusher's hand): tasks do not wait on a machine whose workers are busy (backups waiting
+    # for a lease) while another is idle, and a killed machine strands few (docs/scaling.md).
+    "queue_limit": 1,
     "max_attempts": 1,
     "catch_up": False,
     "ack_failures": True,

@@ -32,3 +32,20 @@ def decrypt(token: str) -> str:
             "a stored secret cannot be decrypted: BORGUI_ENCRYPTION_KEY is not the key it "
             "was saved with (keep the old key after the new one, comma-separated, to rotate)"
         ) from None
+
+
+def is_current(token: str) -> bool:
+    """Whether TOKEN is encrypted with the first (current) key."""
+    try:
+        Fernet(settings.BORGUI_ENCRYPTION_KEYS[0]).decrypt(token.encode("ascii"))
+    except (InvalidToken, UnicodeEncodeError):
+        return False
+    return True
+
+
+def rotate(token: str) -> str:
+    """TOKEN re-encrypted with the first key; SecretUnreadable if no configured key opens it."""
+    try:
+        return _fernet().rotate(token.encode("ascii")).decode("ascii")
+    except (InvalidToken, UnicodeEncodeError):
+        raise SecretUnreadable("cannot be decrypted with any configured key") from None

@@ -18,9 +18,11 @@ import os
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import IO, Protocol
 
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
@@ -52,6 +54,26 @@ def stop_group(process: subprocess.Popen, grace: float, kill_grace: float = 5.0)
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below PID, parents before their children (from /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop(0)
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as listing:
+                    children = [int(child) for child in listing.read().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
 
 
 def _open_pidfd(pid: int) -> int | None:
@@ -275,3 +297,94 @@ def spawn(
         stderr=stderr,
         start_new_session=True,
     )
+
+
+# --- the process group of a child whose worker died ---------------------------------------
+#
+# A worker killed outright takes its hooks with it (PR_SET_PDEATHSIG), but not what a hook
+# left running in the background (`sleep 300 &`, a daemon started without exec): those
+# stay in the hook's process group. The hook's run record keeps the group id and the start
+# time of its leader (/proc/PID/stat field 22), so recovery can end that group and never
+# hit a process that merely got the same id later (docs/stopping.md).
+
+
+@dataclass(frozen=True)
+class GroupMark:
+    """A process group as recorded when its leader started: enough to find it again."""
+
+    pgid: int
+    started: int  # the leader's start time, clock ticks after boot
+    machine: str  # the host and its boot: a group id means nothing elsewhere
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (field 3 first)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            raw = stat.read()
+    except OSError:
+        return None
+    return raw[raw.rindex(b")") + 2 :].decode("ascii").split()
+
+
+def start_time(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def this_machine() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot:
+            boot_id = boot.read().strip()
+    except OSError:
+        boot_id = ""
+    return f"{socket.gethostname()} {boot_id}"[:100]
+
+
+def mark_group(pid: int) -> GroupMark | None:
+    """The mark of the group PID leads (a child started by ``spawn``), or None if it is gone."""
+    started = start_time(pid)
+    return None if started is None else GroupMark(pid, started, this_machine())
+
+
+def _members(pgid: int, started: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            # field 5 is the group, 22 the start time: a member started after its leader.
+            if fields and int(fields[2]) == pgid and int(fields[19]) >= started:
+                members.append(int(entry))
+    return members
+
+
+def _kill_if_member(pid: int, pgid: int, started: int) -> bool:
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        fields = _stat_fields(pid)  # again, through the pidfd's process: the pid cannot move now
+        if not fields or int(fields[2]) != pgid or int(fields[19]) < started:
+            return False
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(pidfd)
+
+
+def kill_left_group(mark: GroupMark) -> int:
+    """SIGKILL what is left of the group MARK records; the number of processes killed.
+
+    Nothing when the mark is another machine's, or when a process now has the group's id
+    but not its leader's start time: then the id was reused (the kernel never hands out an
+    id a living group still has), and the group is someone else's.
+    """
+    if mark.machine != this_machine():
+        return 0
+    leader_started = start_time(mark.pgid)
+    if leader_started is not None and leader_started != mark.started:
+        return 0
+    return sum(_kill_if_member(pid, mark.pgid, mark.started) for pid in _members(mark.pgid, mark.started))

@@ -47,7 +47,12 @@ all() {
     local status=0
     wait -n "$web_pid" "$worker_pid" || status=$?
     kill -TERM "$web_pid" "$worker_pid" 2>/dev/null || true
-    wait "$web_pid" "$worker_pid" 2>/dev/null || true
+    # Every further signal (systemd signals each process, tini passes on its own) ends a
+    # `wait` early; exiting then would end the container while the worker still cancels
+    # its backup and runs the post steps (docs/stopping.md). So wait until both are gone.
+    while kill -0 "$web_pid" 2>/dev/null || kill -0 "$worker_pid" 2>/dev/null; do
+        wait "$web_pid" "$worker_pid" 2>/dev/null || true
+    done
     exit "$status"
 }
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.fields import EncryptedTextField
+from common.processes import GroupMark
 from common.text import body_hash
 from common.validators import validate_object_name
 from hooks.parameters import validate_parameter_name
@@ -273,6 +274,11 @@ class ScriptExecution(models.Model):
     created = models.DateTimeField(default=timezone.now)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # The process group of the running script, so recovery can end what it left running
+    # after its worker died (common.processes.GroupMark, docs/stopping.md).
+    process_group = models.IntegerField(null=True, blank=True)
+    process_started = models.BigIntegerField(null=True, blank=True)
+    process_machine = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -283,6 +289,11 @@ class ScriptExecution(models.Model):
 
     def get_absolute_url(self):
         return reverse("admin:hooks_scriptexecution_change", args=[self.pk])
+
+    def group_mark(self) -> GroupMark | None:
+        if self.process_group is None or self.process_started is None:
+            return None
+        return GroupMark(self.process_group, self.process_started, self.process_machine)
 
     @property
     def succeeded(self) -> bool:

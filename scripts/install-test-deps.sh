@@ -5,7 +5,7 @@
 set -euo pipefail
 
 "$(dirname "$0")/install-run-deps.sh" docker.io busybox-static openssh-server haproxy chromium \
-    docker-compose postgresql-15 postgresql-client-15 sudo debootstrap sshfs fuse3
+    docker-compose postgresql-15 postgresql-client-15 sudo debootstrap sshfs fuse3 iproute2
 
 # Debian creates the 15/main cluster on install; recreate it if someone dropped it.
 if command -v pg_lsclusters >/dev/null && ! pg_lsclusters --no-header 15 main >/dev/null 2>&1; then

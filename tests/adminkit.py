@@ -1,9 +1,13 @@
 """Helpers for admin page tests."""
 
 from html.parser import HTMLParser
+from importlib import import_module
 
+from django.conf import settings
+from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import URLResolver, get_resolver
 
 
 def count_changelist_queries(client, url: str, expected_rows: int) -> int:
@@ -100,3 +104,23 @@ def form_data(client, url: str) -> dict:
     data = {name: values if len(values) != 1 else values[0] for name, values in parser.data.items() if values}
     data["_save"] = "Save"
     return data
+
+
+def registered_admins() -> dict:
+    """Model -> ModelAdmin of every admin page (tests/test_roles.py walks them all)."""
+    import_module(settings.ROOT_URLCONF)  # the URLs import the admin modules (SimpleAdminConfig)
+    assert admin.site._registry
+    return admin.site._registry
+
+
+def admin_url_names() -> set[str]:
+    """Every named URL, with its namespace (``admin:…``)."""
+
+    def walk(patterns, namespace=None):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, pattern.namespace or namespace)
+            elif pattern.name:
+                yield f"{namespace}:{pattern.name}" if namespace else pattern.name
+
+    return set(walk(get_resolver().url_patterns))

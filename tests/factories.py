@@ -2,10 +2,14 @@
 
 import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 from repositories import borg
-from repositories.models import BackupPlan, PlanRepository, Repository
+from repositories.models import BackupPlan, PlanRepository, PlanRun, Repository, RepositoryJob
+from repositories.services import runs
+from tests.harness.net import wait_for
 
 
 def make_repository(path: Path, name: str = "main", encryption: str = "none", passphrase: str = "", init=True):
@@ -49,3 +53,20 @@ def fresh_borg_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BORG_", "BORGUI_"))}
     env.update(HOME=str(home), BORG_BASE_DIR=str(home / "borg-base"), LANG="C.UTF-8", **extra)
     return env
+
+
+def borg_pids(marker) -> list[str]:
+    """The borg processes whose command line names MARKER (a test's tmp_path)."""
+    return subprocess.run(["pgrep", "-f", f"borg .*{marker}"], capture_output=True, text=True).stdout.split()
+
+
+def queue_and_wait_for_borg_create(plan, marker, timeout: float = 90) -> PlanRun:
+    """Queue a run of PLAN (for a worker) and return it once its borg create runs."""
+    run = runs.queue_run(plan)
+    wait_for(
+        lambda: RepositoryJob.objects.filter(run=run, status="running").exists() and borg_pids(marker),
+        timeout,
+        "borg create to run",
+    )
+    time.sleep(1)
+    return run

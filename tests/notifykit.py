@@ -86,3 +86,6 @@ def json_channel(receiver: Receiver, name: str = "ops", events=("success", "fail
 
 def closed_port_url(scheme: str = "json") -> str:
     return f"{scheme}://127.0.0.1:{free_port()}/notify"
+
+
+FAST_RETRIES = {"BORGUI_NOTIFY_RETRY_SECONDS": "0"}  # a worker's environment: no wait between tries

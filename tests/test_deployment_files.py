@@ -15,15 +15,15 @@ import yaml
 from tests.conftest import ROOT
 
 
-def _compose_config(*args: str) -> dict:
+def _compose_config(*args: str, file: str = "compose.yaml", env: dict | None = None) -> dict:
     if shutil.which("docker-compose") is None:
         pytest.fail("docker-compose not installed: run scripts/install-test-deps.sh as root")
     result = subprocess.run(
-        ["docker-compose", "-f", str(ROOT / "compose.yaml"), *args, "config"],
+        ["docker-compose", "-f", str(ROOT / file), "--project-directory", str(ROOT), *args, "config"],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"},
+        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock", **(env or {})},
     )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
@@ -47,6 +47,22 @@ def test_default_profile_is_borgui_and_postgres():
     targets = {_volume(volume)[1] for volume in borgui["volumes"]}
     assert {"/data", "/local/db-dumps"} <= targets
     assert "/var/run/docker.sock" not in targets, "the socket mount stays commented out by default"
+
+
+def test_the_scale_out_example_runs_one_web_and_workers_with_shared_keys_and_repositories():
+    """docs/scaling.md: the workers share the database, the keys and the repositories'
+    path; each keeps its own data directory (the image's /data volume)."""
+    keys = {"SECRET_KEY": "k" * 50, "BORGUI_ENCRYPTION_KEY": "e" * 44}
+    config = _compose_config(file="docs/compose-scale.yaml", env=keys)
+    web, worker = config["services"]["web"], config["services"]["worker"]
+    assert (web["command"], worker["command"]) == (["web"], ["worker"])
+    for name in ("DATABASE_URL", "SECRET_KEY", "BORGUI_ENCRYPTION_KEY"):
+        assert web["environment"][name] == worker["environment"][name], name
+    assert web["environment"]["SECRET_KEY"] == keys["SECRET_KEY"]
+    repositories = {_volume(v)[0] for v in web["volumes"] if _volume(v)[1] == "/repositories"}
+    assert repositories == {_volume(v)[0] for v in worker["volumes"] if _volume(v)[1] == "/repositories"}
+    assert "/data" not in {_volume(v)[1] for v in worker["volumes"]}, "a shared data volume for every worker"
+    assert "ports" not in worker
 
 
 def test_socket_mount_is_documented_as_host_level_access():

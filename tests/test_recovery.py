@@ -7,12 +7,21 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from common import processes
 from hooks.models import ScriptExecution
 from repositories import borg
 from repositories.models import PlanRun, RepositoryJob
 from repositories.services import runs
 from repositories.services.recovery import recover_runs
-from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository, make_source_tree
+from tests.factories import (
+    SLOW_COMPRESSION,
+    SLOW_TREE,
+    borg_pids,
+    make_plan,
+    make_repository,
+    make_source_tree,
+    queue_and_wait_for_borg_create,
+)
 from tests.harness.net import wait_for
 from tests.hookkit import attach, make_script
 
@@ -21,10 +30,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _pids(pattern: str) -> list[str]:
     return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
-
-
-def _borg_pids(marker) -> list[str]:
-    return _pids(f"borg .*{marker}")
 
 
 @pytest.fixture
@@ -36,15 +41,10 @@ def slow_plan(tmp_path):
 
 def test_worker_killed_during_borg_create_is_recovered_by_the_next_worker(qcluster, slow_plan, tmp_path, manage):
     first = qcluster()
-    run = runs.queue_run(slow_plan)
-    wait_for(
-        lambda: RepositoryJob.objects.filter(run=run, status="running").exists() and _borg_pids(tmp_path),
-        60,
-        "borg create to run",
-    )
+    run = queue_and_wait_for_borg_create(slow_plan, tmp_path)
     time.sleep(1)
     first.kill_hard()
-    wait_for(lambda: not _borg_pids(tmp_path), 10, "borg to die with its worker")
+    wait_for(lambda: not borg_pids(tmp_path), 10, "borg to die with its worker")
     assert PlanRun.objects.get(pk=run.pk).status == "running", "nobody has noticed yet"
 
     qcluster()
@@ -64,18 +64,13 @@ def test_worker_killed_during_borg_create_is_recovered_by_the_next_worker(qclust
 
 def test_cancel_during_borg_create_stops_borg_and_records_cancelled(qcluster, slow_plan, tmp_path):
     qcluster()
-    run = runs.queue_run(slow_plan)
-    wait_for(
-        lambda: RepositoryJob.objects.filter(run=run, status="running").exists() and _borg_pids(tmp_path),
-        60,
-        "borg create to run",
-    )
+    run = queue_and_wait_for_borg_create(slow_plan, tmp_path)
     assert runs.request_cancel(run)
     wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the run to stop")
     run.refresh_from_db()
     assert run.reason == "cancelled"
     assert run.jobs.get().status == "failure"
-    assert not _borg_pids(tmp_path)
+    assert not borg_pids(tmp_path)
     assert borg.check(slow_plan.ordered_repositories()[0]).ok
 
 
@@ -132,3 +127,64 @@ def test_a_script_test_whose_worker_died_is_finished_as_interrupted():
     busy.refresh_from_db()
     assert (lost.state, lost.error, lost.succeeded) == ("done", "interrupted: the worker running it stopped", False)
     assert busy.state == "running", "still within its timeout: maybe running"
+
+
+def test_worker_killed_during_a_hook_kills_what_the_hook_left_in_the_background(qcluster, tmp_path):
+    plan = make_plan("daemonised", [make_repository(tmp_path / "repo")], [make_source_tree(tmp_path / "src")])
+    started = tmp_path / "hook-started"
+    # A background grandchild, and a sleep that is not exec'd: both outlive the script.
+    body = f'#!/bin/sh\nsleep 4322 &\ntouch "{started}"\nsleep 4323\n'
+    attach(plan, make_script("leaves-children", body), "pre-backup")
+    first = qcluster()
+    run = runs.queue_run(plan)
+    wait_for(started.exists, 60, "the pre hook to start")
+    execution = ScriptExecution.objects.get(run=run)
+    assert execution.process_group and execution.process_started
+    first.kill_hard()
+    time.sleep(1)
+    assert _pids("sleep 4322") and _pids("sleep 4323"), "the script's children outlived it and its worker"
+
+    qcluster()
+    wait_for(lambda: PlanRun.objects.get(pk=run.pk).status == "failure", 60, "the new worker to recover the run")
+    wait_for(lambda: not _pids("sleep 4322") and not _pids("sleep 4323"), 10, "recovery to kill the hook's group")
+    execution.refresh_from_db()
+    assert execution.error == "interrupted: the worker running it stopped"
+
+
+@pytest.fixture
+def stranger():
+    """A process in its own group that no hook started."""
+    process = subprocess.Popen(["sleep", "4324"], start_new_session=True)
+    yield process
+    process.kill()
+    process.wait()
+
+
+def _lost_hook_run(group: int, started: int) -> ScriptExecution:
+    script = make_script("lost", "#!/bin/sh\nsleep 1\n", timeout=1)
+    return ScriptExecution.objects.create(
+        script=script,
+        script_name="lost",
+        hook_type="test",
+        state="running",
+        started=timezone.now() - timedelta(hours=1),
+        process_group=group,
+        process_started=started,
+        process_machine=processes.this_machine(),
+    )
+
+
+def test_recovery_never_kills_a_group_whose_id_was_reused(stranger):
+    # The recorded group id is now a stranger's, started at another moment.
+    _lost_hook_run(stranger.pid, processes.start_time(stranger.pid) - 1)
+    recover_runs()
+    time.sleep(0.2)
+    assert stranger.poll() is None, "a process that only shares the id was killed"
+
+
+def test_recovery_kills_the_recorded_group_when_its_leader_still_matches(stranger):
+    lost = _lost_hook_run(stranger.pid, processes.start_time(stranger.pid))
+    recover_runs()
+    assert stranger.wait(5) == -9
+    lost.refresh_from_db()
+    assert lost.state == "done"

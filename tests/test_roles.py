@@ -5,19 +5,16 @@ and from accounts/roles.py, never from the user's actual permissions: a group th
 the wrong permissions, or a view that checks the wrong one, shows up as a mismatch.
 """
 
-from importlib import import_module
 from pathlib import Path
 
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
-from django.conf import settings
-from django.contrib import admin
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.db import transaction
 from django.test import RequestFactory
-from django.urls import URLResolver, get_resolver, reverse
+from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_q.models import OrmQ, Schedule, Task
@@ -30,6 +27,7 @@ from maintenance.models import MaintenanceJob
 from notifications.models import Channel
 from packages_admin.models import PackageInstall
 from repositories.models import PlanRun, RepositoryJob, SSHConnection
+from tests.adminkit import admin_url_names, registered_admins
 from tests.factories import make_plan, make_repository
 from tests.hookkit import make_script
 
@@ -148,23 +146,6 @@ def signed_in(client, role_user, staff):
         return user
 
     return sign_in
-
-
-def _registered_admins() -> dict:
-    import_module(settings.ROOT_URLCONF)  # the URLs import the admin modules (SimpleAdminConfig)
-    assert admin.site._registry
-    return admin.site._registry
-
-
-def _admin_url_names() -> set[str]:
-    def walk(patterns, namespace=None):
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                yield from walk(pattern.url_patterns, pattern.namespace or namespace)
-            elif pattern.name:
-                yield f"{namespace}:{pattern.name}" if namespace else pattern.name
-
-    return set(walk(get_resolver().url_patterns))
 
 
 MODEL_PAGES = ("changelist", "add", "change", "delete", "history")
@@ -329,7 +310,7 @@ def test_each_role_gets_what_the_matrix_says_on_every_admin_url(role, world, sig
     user = signed_in(role)
     world["auth.user"] = user
     mismatches, walked = [], set()
-    for model in _registered_admins():
+    for model in registered_admins():
         label = model._meta.label_lower
         obj = world[label]
         for page in MODEL_PAGES:
@@ -346,7 +327,7 @@ def test_each_role_gets_what_the_matrix_says_on_every_admin_url(role, world, sig
         walked.add(name)
         for method, (permission, answer) in methods.items():
             if name == "admin:app_list":
-                for app_label in {model._meta.app_label for model in _registered_admins()}:
+                for app_label in {model._meta.app_label for model in registered_admins()}:
                     url = reverse(name, args=[app_label])
                     may = (
                         any(p.startswith(f"{app_label}.") for p in matrix_permissions(Role(role)))
@@ -364,7 +345,7 @@ def test_each_role_gets_what_the_matrix_says_on_every_admin_url(role, world, sig
                 mismatches.append(f"{method} {url}: {got}, the matrix says {expected}")
     assert mismatches == [], "\n".join(mismatches)
     # A URL added later without a row here fails the walk.
-    assert sorted(_admin_url_names() - walked - NOT_WALKED) == []
+    assert sorted(admin_url_names() - walked - NOT_WALKED) == []
 
 
 # Every admin action: the permission it needs.
@@ -424,7 +405,7 @@ def test_each_role_is_offered_exactly_its_actions_and_others_do_nothing(role, wo
     world["auth.user"] = user
     request = RequestFactory().get("/")
     mismatches = []
-    for model, model_admin in _registered_admins().items():
+    for model, model_admin in registered_admins().items():
         label = model._meta.label_lower
         request.user = admin
         assert set(model_admin.get_actions(request)) == set(ACTION_PERMISSIONS[label]), label

@@ -24,11 +24,12 @@ from archives.services import index as archive_index
 from archives.services import paths, remote_target, targets
 from archives.services.targets import RestoreRefused
 from archives.signals import restore_finished
+from common import shutdown
 from common.text import SharedBoundedText
 from repositories import borg
 from repositories.models import LeaseMode, Repository
-from repositories.services import leases
-from repositories.services.pipeline import worker_identity
+from repositories.services import leases, recovery
+from repositories.services.monitor import worker_identity
 from repositories.services.remote_sources import describe_host
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ class _Monitor(threading.Thread):
         try:
             while not self.stopped.wait(settings.BORGUI_HEARTBEAT_SECONDS):
                 self.save()
-                if RestoreJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+                if shutdown.requested() or RestoreJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
                     if not self.cancelled.is_set():
                         self.cancelled.set()
                         if self.on_cancel is not None:
@@ -323,12 +324,14 @@ def _extract(job: RestoreJob, target: Path, skipped: list[str], say, monitor: _M
 
 
 def recover_interrupted(stale_after: float | None = None) -> int:
-    """Restores whose worker died (heartbeat stopped) or that no worker took: failure."""
+    """Restores whose worker died (heartbeat stopped, or its process here gone) or that no
+    worker took: failure."""
     from datetime import timedelta
 
     stale_after = settings.BORGUI_STALE_AFTER_SECONDS if stale_after is None else stale_after
     now = timezone.now()
-    dead = RestoreJob.objects.filter(status=RestoreStatus.RUNNING, heartbeat__lt=now - timedelta(seconds=stale_after))
+    running = RestoreJob.objects.filter(status=RestoreStatus.RUNNING)
+    dead = RestoreJob.objects.filter(pk__in=recovery.dead_ids(running, stale_after), status=RestoreStatus.RUNNING)
     never = RestoreJob.objects.filter(
         status=RestoreStatus.PENDING, created__lt=now - timedelta(seconds=settings.BORGUI_PENDING_EXPIRY_SECONDS)
     )

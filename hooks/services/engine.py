@@ -9,8 +9,10 @@ import os
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
+from common.processes import kill_left_group, mark_group
 from common.ssh import pinned_known_hosts
 from hooks.models import (
     ExecutionState,
@@ -165,8 +167,16 @@ def execute_hook(
     if refusal:
         return complete_execution(execution, not_run(refusal))
     try:
+        secrets = [*hook.secrets, *(extra_secrets or [])]
         with LiveOutput(execution.pk) as live:
-            result = _run(hook, context, source_connection, [*hook.secrets, *(extra_secrets or [])], live.on_output)
+            result = _run(
+                hook,
+                context,
+                source_connection,
+                secrets,
+                live.on_output,
+                on_start=lambda pid: _record_group(execution, pid),
+            )
     except Exception as e:
         # A hook that cannot even start (a value the OS refuses…) is still recorded, as failed.
         logger.exception("hook %s could not run", hook.name)
@@ -177,8 +187,25 @@ def execute_hook(
 INTERRUPTED = "interrupted: the worker running it stopped"
 
 
+def _record_group(execution: ScriptExecution, pid: int) -> None:
+    mark = mark_group(pid)
+    if mark is None:
+        return
+    try:
+        ScriptExecution.objects.filter(pk=execution.pk).update(
+            process_group=mark.pgid, process_started=mark.started, process_machine=mark.machine
+        )
+    except DatabaseError:  # the hook runs on; only a later recovery would miss its group
+        logger.warning("hook run %s: could not record its process group", execution.pk, exc_info=True)
+
+
 def mark_interrupted(executions) -> int:
-    """Finish the still running EXECUTIONS whose worker died, as failed."""
+    """Finish the still running EXECUTIONS whose worker died, as failed, and end what their
+    scripts left running (the hook itself died with its worker)."""
+    for execution in executions.filter(state=ExecutionState.RUNNING).exclude(process_group=None):
+        killed = kill_left_group(execution.group_mark())
+        if killed:
+            logger.info("hook run %s: killed %d process(es) its script left running", execution.pk, killed)
     return executions.filter(state=ExecutionState.RUNNING).update(
         state=ExecutionState.DONE, error=INTERRUPTED, finished=timezone.now()
     )
@@ -190,7 +217,7 @@ def not_run(error: str) -> ScriptResult:
 
 
 def _run(
-    hook: RunnableHook, context: HookContext, source_connection, secrets: list[str], on_output: OutputCallback
+    hook: RunnableHook, context: HookContext, source_connection, secrets: list[str], on_output: OutputCallback, on_start
 ) -> ScriptResult:
     if hook.target == ExecutionTarget.SOURCE:
         return run_script_over_ssh(
@@ -201,9 +228,10 @@ def _run(
             secrets=secrets,
             on_output=on_output,
             known_hosts_file=str(pinned_known_hosts(source_connection.pk)),
+            on_start=on_start,
         )
     env = build_hook_environment(os.environ, context, hook.values)
-    return run_script(hook.body, env, hook.timeout, secrets=secrets, on_output=on_output)
+    return run_script(hook.body, env, hook.timeout, secrets=secrets, on_output=on_output, on_start=on_start)
 
 
 # What the end of a hook run changes, in its one UPDATE; `started` for a run that ends
@@ -431,7 +459,8 @@ class HookSteps(HookPreview, PartialSteps):
     def after_run(self, ctx: StepContext) -> None:
         if not ctx.recovering:
             return
-        # Hooks the dead worker was running: they died with it (PR_SET_PDEATHSIG).
+        # Hooks the dead worker was running died with it (PR_SET_PDEATHSIG); what they left
+        # running in their process group is killed here.
         count = mark_interrupted(ScriptExecution.objects.filter(run=ctx.run))
         if count:
             ctx.log(f"{count} hook run(s) interrupted with the worker")

@@ -216,8 +216,10 @@ def run_script(
     kill_grace: float = DEFAULT_KILL_GRACE,
     head_chars: int = DEFAULT_HEAD_CHARS,
     tail_chars: int = DEFAULT_TAIL_CHARS,
+    on_start: Callable[[int], None] | None = None,
 ) -> ScriptResult:
-    """Run ``body`` with exactly ``env`` as its environment (nothing from os.environ)."""
+    """Run ``body`` with exactly ``env`` as its environment (nothing from os.environ).
+    ON_START gets the pid (and process group id) of the script once it runs."""
     body = _normalise_body(body)
     streams = _output_streams(secrets, on_output, head_chars, tail_chars)
     with tempfile.TemporaryDirectory(prefix="borgui-script-") as private_dir:
@@ -228,6 +230,8 @@ def run_script(
             process = spawn(argv, env, cwd, stdin=subprocess.DEVNULL)
         except OSError as exc:
             return _not_started(_start_error(exc, body, cwd), started)
+        if on_start is not None:
+            on_start(process.pid)
         supervision = Supervisor(
             process,
             {process.stdout: streams[0], process.stderr: streams[1]},
@@ -357,6 +361,7 @@ def run_script_over_ssh(
     ssh_binary: str = "ssh",
     head_chars: int = DEFAULT_HEAD_CHARS,
     tail_chars: int = DEFAULT_TAIL_CHARS,
+    on_start: Callable[[int], None] | None = None,
 ) -> ScriptResult:
     """Run ``body`` on ``target``; the remote side gets ``remote_env`` and nothing local.
 
@@ -375,6 +380,8 @@ def run_script_over_ssh(
             process = spawn(argv, env, None, stdin=subprocess.PIPE)
         except OSError as exc:
             return _not_started(f"could not start the ssh client {ssh_binary}: {exc.strerror}", started)
+        if on_start is not None:
+            on_start(process.pid)
         supervision = Supervisor(
             process,
             {process.stdout: streams[0], process.stderr: streams[1]},

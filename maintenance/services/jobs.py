@@ -19,11 +19,11 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.tasks import async_task
 
+from common import shutdown
 from maintenance.models import MaintenanceJob, MaintenanceKind, MaintenanceTrigger
 from repositories.models import BackupPlan, LeaseMode, Repository
-from repositories.services import leases
-from repositories.services.monitor import RunLog
-from repositories.services.pipeline import worker_identity
+from repositories.services import leases, recovery
+from repositories.services.monitor import RunLog, worker_identity
 from repositories.status import Status
 
 logger = logging.getLogger(__name__)
@@ -161,10 +161,13 @@ class _Monitor(threading.Thread):
 
     def _check_cancel(self) -> None:
         ctx = self.ctx
-        if ctx.cancelled.is_set() or not MaintenanceJob.objects.filter(pk=ctx.job.pk, cancel_requested=True).exists():
+        if ctx.cancelled.is_set():
+            return
+        stopping = shutdown.requested()
+        if not stopping and not MaintenanceJob.objects.filter(pk=ctx.job.pk, cancel_requested=True).exists():
             return
         ctx.cancelled.set()
-        ctx.log("cancel requested: stopping")
+        ctx.log(shutdown.REASON if stopping else "cancel requested: stopping")
         for callback in list(ctx.on_cancel):
             threading.Thread(target=callback, daemon=True).start()
 
@@ -223,11 +226,10 @@ def _announce(job: MaintenanceJob, outcome: Outcome) -> None:
 
 
 def finish_dead_jobs() -> int:
-    """Jobs whose process died (stale heartbeat) are finished as failed (the worker's minute task)."""
-    from datetime import timedelta
-
-    cutoff = timezone.now() - timedelta(seconds=settings.BORGUI_STALE_AFTER_SECONDS)
-    stale = MaintenanceJob.objects.filter(status__in=[Status.RUNNING, Status.WAITING], heartbeat__lt=cutoff)
-    return stale.update(
+    """Jobs whose process died (stale heartbeat, or its process here gone) are finished as
+    failed (the worker's minute task, also run when a worker starts)."""
+    active = MaintenanceJob.objects.filter(status__in=[Status.RUNNING, Status.WAITING])
+    dead = active.filter(pk__in=recovery.dead_ids(active, settings.BORGUI_STALE_AFTER_SECONDS))
+    return dead.update(
         status=Status.FAILURE, reason="interrupted: the process running it stopped", finished=timezone.now()
     )

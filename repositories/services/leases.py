@@ -170,8 +170,10 @@ def take_all(
     on_wait: Callable[[Repository, PlanRun | None], None],
     cancelled: Callable[[], bool] = lambda: False,
     poll: float = 0.5,
+    while_waiting: Callable[[Repository], object] = lambda repository: None,
 ) -> Repository | None:
-    """Take every lease in id order; return the repository that could not be had in time."""
+    """Take every lease in id order; return the repository that could not be had in time.
+    WHILE_WAITING(repository) is called at every poll (the pipeline recovers a dead holder)."""
     deadline = time.monotonic() + wait_seconds
     for repository in sorted(repositories, key=lambda r: r.pk):
         announced, waiting = False, None
@@ -182,6 +184,7 @@ def take_all(
                     announced = True
                 if time.monotonic() >= deadline or cancelled():
                     return repository
+                while_waiting(repository)
                 waiting = _announce_waiting_run(run, repository, waiting)
                 time.sleep(poll)
         finally:

@@ -6,13 +6,18 @@ cancel flag the admin sets. Writes are targeted UPDATEs, so they never clobber t
 fields the run's thread saves.
 """
 
+import os
+import socket
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
+from common import shutdown
 from common.periodic import Periodic
 from common.text import SharedBoundedText, printable
 from repositories import progress as estimates
@@ -20,6 +25,27 @@ from repositories.models import PROGRESS_PATH_LENGTH, PlanRun, RepositoryJob
 
 LOG_HEAD = 64 * 1024
 LOG_TAIL = 192 * 1024
+
+
+def worker_identity() -> str:
+    """host:pid of this process, as runs, holds and recovery record it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_gone(worker: str) -> bool:
+    """WORKER (a worker_identity) is a process of this machine that is gone."""
+    host, _, pid = worker.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def _pid_alive(pid: int) -> bool:
+    """Is the process running? A zombie (killed, not yet reaped by its parent) is not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name in parentheses, which may itself contain spaces.
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 class RunLog:
@@ -69,6 +95,7 @@ class RunMonitor(Periodic):
         self.cancelled = threading.Event()
         self.on_cancel: list[Callable[[], None]] = []
         self._written = (-1, -1)
+        self._last_heartbeat = time.monotonic()
         # The terminal of `run_backup`: a progress line whenever borg moved on.
         self.echo_progress: Callable[[str], None] | None = None
         self._terminal_job: RepositoryJob | None = None
@@ -78,8 +105,23 @@ class RunMonitor(Periodic):
         self.flush()
 
     def tick(self) -> None:
-        self.flush()
-        self._check_cancel()
+        try:
+            self.flush()
+            self._check_cancel()
+        except DatabaseError:
+            # flush() opens a fresh connection next time (close_old_connections drops a broken
+            # one): the heartbeat goes on once the database is back.
+            self._fence_if_cut_off()
+            return
+        self._last_heartbeat = time.monotonic()
+
+    def _fence_if_cut_off(self) -> None:
+        """Without a heartbeat for half the stale time, another worker is about to take this run
+        over (and break its borg lock, docs/scaling.md#recovery-across-machines): stop it here
+        first, so that two machines never write to one repository."""
+        silent = time.monotonic() - self._last_heartbeat
+        if silent > settings.BORGUI_STALE_AFTER_SECONDS / 2:
+            self._cancel(f"no heartbeat written for {silent:.0f} s (the database is out of reach): stopping")
 
     def flush(self) -> None:
         close_old_connections()
@@ -116,8 +158,14 @@ class RunMonitor(Periodic):
     def _check_cancel(self) -> None:
         if self.cancelled.is_set():
             return
-        if PlanRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
-            self.cancelled.set()
-            self.log("cancel requested: stopping")
-            for callback in list(self.on_cancel):
-                threading.Thread(target=callback, daemon=True).start()
+        stopping = shutdown.requested()
+        if stopping or PlanRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
+            self._cancel(shutdown.REASON if stopping else "cancel requested: stopping")
+
+    def _cancel(self, why: str) -> None:
+        if self.cancelled.is_set():
+            return
+        self.cancelled.set()
+        self.log(why)
+        for callback in list(self.on_cancel):
+            threading.Thread(target=callback, daemon=True).start()

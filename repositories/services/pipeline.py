@@ -10,8 +10,6 @@ Post steps run even when something before them raised: cleanup never stops half 
 """
 
 import logging
-import os
-import socket
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -19,11 +17,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from common.db import reconnect_if_broken
 from common.text import mask
 from repositories import archive_names, borg
 from repositories.models import BackupPlan, OnRepositoryFailure, PlanRun, Repository, RepositoryJob
-from repositories.services import leases, remote_sources, steps
-from repositories.services.monitor import RunLog, RunMonitor
+from repositories.services import leases, recovery, remote_sources, steps
+from repositories.services.monitor import RunLog, RunMonitor, worker_identity
 from repositories.services.retention import retention_conflicts
 from repositories.status import ChainOutcome, Status, at_least_warning, combine, overall_status, status_from_borg_exit
 
@@ -32,10 +31,6 @@ logger = logging.getLogger(__name__)
 
 class PlanAlreadyRunning(Exception):
     pass
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def create_run(plan: BackupPlan, trigger: str, only: Repository | None = None, scheduled_for=None) -> PlanRun:
@@ -77,6 +72,7 @@ def execute(run: PlanRun, echo=None, echo_progress=None) -> Status:
         try:
             status = runner.execute()
         finally:
+            reconnect_if_broken()
             leases.release_all(run)
         runner.after_leases()
     return status
@@ -137,6 +133,7 @@ class _PlanRunner:
             wait_seconds=settings.BORGUI_LEASE_WAIT_SECONDS,
             on_wait=on_wait,
             cancelled=self.monitor.cancelled.is_set,
+            while_waiting=recovery.recover_dead_holder,
         )
 
     def _run_steps(self) -> tuple[Status, str]:
@@ -240,6 +237,8 @@ class _PlanRunner:
         if status != Status.FAILURE:
             borg.mark_initialised(repository)
         self.log(f"{repository.name}: borg create {archive} exit {result.exit_code}: {status.value}")
+        if sources.lost:  # whatever borg said, the archive lacks what it could not read
+            raise remote_sources.SourceUnavailable(f"{sources.lost} in archive {archive}")
         secrets = [repository.passphrase] if repository.passphrase else []
         reason = ""
         if status == Status.FAILURE:
@@ -342,6 +341,7 @@ class _PlanRunner:
 
     def _finish(self, status: Status, reason: str = "") -> Status:
         self.log(f"run {self.run.pk} finished: {status.value}" + (f" ({reason})" if reason else ""))
+        reconnect_if_broken()
         # The whole log with the final status: whoever sees "finished" sees everything.
         PlanRun.objects.filter(pk=self.run.pk).update(
             status=status, reason=reason[:500], finished=timezone.now(), log=self.log.value()

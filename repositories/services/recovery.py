@@ -6,43 +6,54 @@ in steps.py: it tries again to start containers that finished runs could not sta
 finishes script tests whose worker died."""
 
 import logging
-import socket
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
-from repositories.models import PlanRun, RepositoryJob
+from repositories import borg
+from repositories.models import PlanRun, Repository, RepositoryJob, RepositoryLease
 from repositories.services import leases, steps
-from repositories.services.monitor import RunLog, RunMonitor
-from repositories.services.pipeline import worker_identity
+from repositories.services.monitor import RunLog, RunMonitor, worker_gone, worker_identity
 from repositories.status import Status
 
 logger = logging.getLogger(__name__)
 INTERRUPTED = "interrupted"
 
 
-def _pid_alive(pid: int) -> bool:
-    """Is the process running? A zombie (killed, not yet reaped by its parent) is not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state follows the command name in parentheses, which may itself contain spaces.
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+def dead_ids(active, stale_after: float) -> list[int]:
+    """Of ACTIVE (runs, restores, maintenance jobs: rows with a heartbeat and the worker_identity
+    of their process), those whose heartbeat stopped or whose process on this machine is gone:
+    a worker that starts again finds them at once, without waiting STALE_AFTER seconds."""
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    rows = active.values_list("pk", "heartbeat", "worker")
+    return [pk for pk, heartbeat, worker in rows if _dead(heartbeat, worker, cutoff)]
 
 
-def _died_on_this_host(run: PlanRun) -> bool:
-    host, _, pid = run.worker.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+def _dead(heartbeat, worker: str, cutoff) -> bool:
+    return bool(heartbeat and heartbeat < cutoff) or worker_gone(worker)
+
+
+def _is_dead(run: PlanRun, stale_after: float) -> bool:
+    return _dead(run.heartbeat, run.worker, timezone.now() - timedelta(seconds=stale_after))
 
 
 def dead_runs(stale_after: float) -> list[PlanRun]:
     """Running or waiting runs whose heartbeat stopped, or whose process here is gone."""
-    cutoff = timezone.now() - timedelta(seconds=stale_after)
-    active = PlanRun.objects.filter(status__in=[Status.RUNNING, Status.WAITING]).select_related("plan")
-    return [run for run in active if (run.heartbeat and run.heartbeat < cutoff) or _died_on_this_host(run)]
+    active = PlanRun.objects.filter(status__in=[Status.RUNNING, Status.WAITING])
+    return list(PlanRun.objects.filter(pk__in=dead_ids(active, stale_after)).select_related("plan").order_by("pk"))
+
+
+def recover_dead_holder(repository: Repository) -> bool:
+    """Recover the run holding REPOSITORY's lease if its worker died; True when this process did.
+
+    A run waiting for the lease calls this while it waits (docs/scaling.md#recovery-across-machines):
+    the minute task that would recover the holder needs a free worker, and every worker may be
+    one of the runs waiting for it."""
+    run = leases.holder(repository)
+    if run is None or not _is_dead(run, settings.BORGUI_STALE_AFTER_SECONDS):
+        return False
+    return recover_run(run)
 
 
 def expire_pending(max_age: float) -> int:
@@ -97,11 +108,25 @@ def _finish_jobs(ctx: steps.StepContext, run: PlanRun) -> None:
             RepositoryJob.objects.filter(pk=job.pk).update(post_done=True)
         if Status(job.status).is_active:
             reached = job.pre_started
+            if reached:
+                _break_dead_borg_lock(ctx, job)
             RepositoryJob.objects.filter(pk=job.pk).update(
                 status=Status.FAILURE if reached else Status.SKIPPED,
                 reason=INTERRUPTED if reached else f"not reached: {INTERRUPTED}",
                 finished=timezone.now(),
             )
+
+
+def _break_dead_borg_lock(ctx: steps.StepContext, job: RepositoryJob) -> None:
+    """The dead worker's borg may have left its lock in the repository. borg removes a
+    stale lock by itself only on the machine that took it (its lock names the host), so a
+    worker on another machine would wait for it and fail. The run's lease says no other
+    borgui process uses the repository, so the lock can only be the dead worker's."""
+    if not RepositoryLease.objects.filter(repository=job.repository, run=ctx.run).exists():
+        return
+    result = borg.break_lock(job.repository)
+    outcome = "broken" if result.ok else f"not broken: {result.error_line()}"
+    ctx.log(f"{job.repository.name}: borg lock of the stopped worker {outcome}")
 
 
 def recover_runs(stale_after: float | None = None) -> list[PlanRun]:

@@ -56,6 +56,8 @@ class BorgSources:
     paths: list[str]
     cwd: str | None = None
     options: list[str] = field(default_factory=list)
+    # Set when the block ends: why the mounts did not last as long as borg read them ("": they did).
+    lost: str = ""
 
 
 def mounts_dir() -> Path:
@@ -116,10 +118,31 @@ def borg_sources(plan: BackupPlan, job: RepositoryJob, log) -> Iterator[BorgSour
     try:
         for source in plan.sources:
             mounted.append(_mount(plan, job, connection, source, log))
-        yield planned_sources(plan)
+        sources = planned_sources(plan)
+        yield sources
+        sources.lost = _lost_reason(mounted)
     finally:
         for record in reversed(mounted):
             _unmount_record(record, log)
+
+
+def _lost_reason(mounted: list[SourceMount]) -> str:
+    """The host gone (or its connection cut) while borg read: sshfs has exited (its mount is
+    gone, or answers ENOTCONN), and borg may only have warned about the files it could not read."""
+    cut = [record.source for record in mounted if not _answers(record.mount_point)]
+    if not cut:
+        return ""
+    return f"the connection to {mounted[0].host} was lost during borg create: {', '.join(cut)} incomplete"
+
+
+def _answers(point: str) -> bool:
+    if not is_mounted(point):
+        return False
+    try:
+        os.stat(point)
+    except OSError:
+        return False
+    return True
 
 
 # --- mounting -------------------------------------------------------------------------------

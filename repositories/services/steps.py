@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 
 from django.utils.module_loading import import_string
 
+from common.db import reconnect_if_broken
 from repositories.models import BackupPlan, PlanRun, Repository, RepositoryJob
 from repositories.services.monitor import RunLog, RunMonitor
 from repositories.status import ChainOutcome, Status, combine
@@ -253,6 +254,7 @@ def _each(
     way) unless STOPS says the value ends the step."""
     where = f"{ctx.job.repository.name}: " if ctx.job is not None else ""
     for registrant in registered():
+        reconnect_if_broken()  # a step that lost the database leaves the next one a new connection
         try:
             value = fold(value, call(registrant, value))
         except Exception as e:

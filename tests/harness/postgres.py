@@ -91,3 +91,71 @@ def dump_test_database(*tables: str) -> str:
         text=True,
         check=True,
     ).stdout
+
+
+BIN = f"/usr/lib/postgresql/{VERSION}/bin"
+
+
+class PrivatePostgres:
+    """A PostgreSQL 15 server of one test alone, on a free loopback port and a data directory
+    of its own, so the test may restart it without touching the suite's shared cluster."""
+
+    def __init__(self):
+        import tempfile
+        from pathlib import Path
+
+        from tests.harness.net import free_port
+
+        self.root = Path(tempfile.mkdtemp(prefix="bgp-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.url = f"postgres://{ROLE}:{ROLE}@127.0.0.1:{self.port}/{ROLE}"
+
+    def _as_postgres(self, *argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True, text=True, cwd="/"
+        )
+
+    def start(self) -> "PrivatePostgres":
+        import shutil
+
+        if not self.data.exists():
+            shutil.chown(self.root, "postgres")
+            self._as_postgres(f"{BIN}/initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+            self._pg_ctl("start")
+            sql = f"CREATE ROLE {ROLE} LOGIN PASSWORD '{ROLE}'; CREATE DATABASE {ROLE} OWNER {ROLE};"
+            for statement in sql.split("; "):
+                self._as_postgres(
+                    f"{BIN}/psql", "-h", str(self.root), "-p", str(self.port), "-U", "postgres", "-qc", statement
+                )
+        else:
+            self._pg_ctl("start")
+        return self
+
+    def _pg_ctl(self, action: str, *extra: str) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
+        self._as_postgres(
+            f"{BIN}/pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", action, *extra
+        )
+
+    def restart(self) -> None:
+        """What `systemctl restart postgresql` does: every connection cut, the server back."""
+        self._pg_ctl("restart", "-m", "fast")
+
+    def pause(self) -> None:
+        """The server down (every connection cut) until resume(): a database out of reach."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def resume(self) -> None:
+        self._pg_ctl("start")
+
+    def stop(self) -> None:
+        import shutil
+
+        if (self.data / "postmaster.pid").exists():
+            subprocess.run(
+                ["runuser", "-u", "postgres", "--", f"{BIN}/pg_ctl", "-D", str(self.data), "-m", "immediate", "stop"],
+                capture_output=True,
+                cwd="/",
+            )
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -17,9 +17,12 @@ class QCluster:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
+    def command(self) -> list[str]:
+        return [sys.executable, str(ROOT / "manage.py"), "qcluster"]
+
     def start(self) -> "QCluster":
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            self.command(),
             env=self.env,
             cwd=ROOT,
             stdout=open(self.log_path, "ab"),
@@ -34,8 +37,7 @@ class QCluster:
         self.process.wait()
 
     def stop(self) -> None:
-        # SIGTERM to the cluster's main process only: it stops its workers itself (SIGTERM
-        # to every process of the group leaves it hanging).
+        # SIGTERM to the cluster's main process, as `docker stop` does: it stops its workers.
         if self.process is not None:
             terminate(self.process, 30)
 

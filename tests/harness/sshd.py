@@ -30,6 +30,8 @@ class SSHServer:
         self.process: subprocess.Popen | None = None
 
     def _keygen(self, path: Path) -> None:
+        if path.exists():  # started again after a stop: the same machine, the same keys
+            return
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
     @property
