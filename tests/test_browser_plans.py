@@ -11,15 +11,15 @@ from repositories.models import PlanRun
 from repositories.services import runs
 from tests.browserkit import GROUP, expect_message, log_in, screenshot
 from tests.conftest import PASSWORDS
-from tests.factories import SLOW_COMPRESSION, make_plan, make_repository, make_source_tree
+from tests.factories import SLOW_COMPRESSION, SLOW_TREE, make_plan, make_repository, make_source_tree
 from tests.hookkit import attach, make_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(GROUP), pytest.mark.django_db(transaction=True)]
 
 GREET = '#!/bin/sh\necho "hello $GREETING"\nexit "${EXIT_CODE:-0}"\n'
 # Slow enough (zstd,22 on fresh random data) that the page sees the run in progress: borg
-# saves its progress every 2 seconds.
-TREE = {"files": 100, "size": 400_000}
+# saves its progress every 2 seconds, and 40 MB proved too little on an idle machine.
+TREE = SLOW_TREE
 GREEN = "rgb(46, 125, 50)"  # .status-success
 
 
