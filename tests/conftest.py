@@ -156,6 +156,50 @@ def page(browser):
     context.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    # A browser test that failed leaves a screenshot of each of its pages (chromium_pages).
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED_CALL] = True
+    return report
+
+
+_FAILED_CALL = pytest.StashKey[bool]()
+
+
+@pytest.fixture
+def chromium_pages(browser, request):
+    """``chromium_pages()``: a page in a fresh context (1280×800, an empty profile: one user
+    each); the test fails on any console error, uncaught exception or Content-Security-Policy
+    violation in any of them (tests/browserkit.py). A failed test leaves screenshots of its
+    pages under test-artifacts/screenshots/failed/."""
+    from tests.browserkit import TIMEOUT_MS, VIEWPORT, PageProblems, screenshot
+
+    opened = []
+
+    def open_page():
+        context = browser.new_context(viewport=VIEWPORT)
+        context.set_default_timeout(TIMEOUT_MS)
+        opened.append((context, PageProblems(context)))
+        return context.new_page()
+
+    yield open_page
+    if request.node.stash.get(_FAILED_CALL, False):
+        for number, (context, _) in enumerate(opened):
+            for page in context.pages:
+                screenshot(page, f"failed/{request.node.name}-{number}")
+    for context, _ in opened:
+        context.close()
+    for _, problems in opened:
+        problems.assert_none()
+
+
+@pytest.fixture
+def chromium_page(chromium_pages):
+    return chromium_pages()
+
+
 # --- processes that share the test database --------------------------------------------
 
 
@@ -220,6 +264,40 @@ def receiver():
     server = Receiver().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def _browser_servers(django_db_setup, tmp_path_factory):
+    """The browser tests' server pair, started by ``borgui_server``. It needs the test
+    database, so it is stopped before the database is dropped."""
+    from tests.browserkit import ServerPair
+
+    servers = ServerPair(tmp_path_factory.mktemp("browser-servers"))
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def borgui_server(_browser_servers, subprocess_env, dockerd):
+    """gunicorn and a qcluster on the test database, shared by the browser tests of this
+    worker (tests/browserkit.py); hooks reach the suite's dockerd."""
+    if not _browser_servers.running:
+        _browser_servers.start({**subprocess_env, "DOCKER_HOST": dockerd.host})
+    yield _browser_servers
+    dockerd.remove_all_containers()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    # The servers stop when the next test is not a browser test (after this one's pages
+    # closed), so no other test meets a worker it did not start.
+    from tests.browserkit import FIXTURE
+
+    yield
+    if FIXTURE in item.fixturenames and (nextitem is None or FIXTURE not in nextitem.fixturenames):
+        servers = item.funcargs.get("_browser_servers")
+        if servers is not None:
+            servers.stop()
 
 
 # --- named users: an admin, a staff member with few rights, an outsider -----------------
