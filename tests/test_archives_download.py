@@ -134,7 +134,7 @@ def test_a_corrupted_chunk_mid_stream_fails_the_download(manage, client, admin, 
     repository = make_repository(tmp_path / "repo")
     source = tmp_path / "src"
     source.mkdir()
-    (source / "big.bin").write_bytes(os.urandom(6_000_000))
+    (source / "big.bin").write_bytes(os.urandom(BIG))
     found = indexed_archive(repository, source, "a1")
     _corrupt_last_segment_bytes(tmp_path / "repo")
     out = tmp_path / "out.bin"
@@ -146,11 +146,18 @@ def test_a_corrupted_chunk_mid_stream_fails_the_download(manage, client, admin, 
         b"".join(response.streaming_content)
 
 
+# borg cuts a file into chunks of at most 8 MiB, so a 12 MB file has two chunks or more, and
+# the bytes near its end (in the segment, where its chunks follow each other) are never in
+# its first chunk: borg has written that one when it meets the damage.
+BIG = 12_000_000
+DAMAGED_AT = BIG - 100_000
+
+
 def _corrupt_last_segment_bytes(repo):
-    """Flip bytes in the middle of the biggest data segment (a chunk of big.bin)."""
+    """Zero 64 bytes of big.bin's last chunks in the biggest data segment."""
     segments = sorted((repo / "data").rglob("*"), key=lambda p: p.stat().st_size if p.is_file() else 0)
     segment = segments[-1]
     data = bytearray(segment.read_bytes())
-    middle = len(data) * 3 // 4
-    data[middle : middle + 64] = bytes(64)
+    assert len(data) > BIG, "big.bin is in this segment"
+    data[DAMAGED_AT : DAMAGED_AT + 64] = bytes(64)
     segment.write_bytes(bytes(data))
