@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -93,10 +94,10 @@ def _poll_while_running(client, url: str, deadline: float) -> list[dict]:
     return seen
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_second_backup_shows_a_rising_percentage_and_time_left_then_100(client, admin, tmp_path):
-    plan, repository, source = _previous_backup(tmp_path)
-    client.force_login(admin)
+@contextmanager
+def backup_in_background(plan):
+    """A real backup of PLAN on a thread of this process while the block reads its progress;
+    the block's result["run"] is the finished run once the block ends."""
     result = {}
 
     def backup():
@@ -108,14 +109,22 @@ def test_a_second_backup_shows_a_rising_percentage_and_time_left_then_100(client
     worker = threading.Thread(target=backup)
     worker.start()
     try:
+        yield result
+    finally:
+        worker.join(180)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_backup_shows_a_rising_percentage_and_time_left_then_100(client, admin, tmp_path):
+    plan, repository, source = _previous_backup(tmp_path)
+    client.force_login(admin)
+    with backup_in_background(plan) as result:
         deadline = time.monotonic() + 120
         while not PlanRun.objects.filter(plan=plan, status="running").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         running = PlanRun.objects.get(plan=plan, status="running")
         url = reverse("admin:repositories_planrun_progress", args=[running.pk])
         seen = _poll_while_running(client, url, deadline)
-    finally:
-        worker.join(180)
     assert result["run"].status == "success"
     assert seen, "no progress was seen while borg ran"
     percents = [job["percent"] for job in seen]
@@ -256,17 +265,7 @@ def test_the_run_page_moves_its_bar_without_reloading_then_shows_the_result(
 ):
     plan, _repository, _source = _previous_backup(tmp_path)
     admin_login(admin)
-    result = {}
-
-    def backup():
-        try:
-            result["run"] = runs.run_in_foreground(plan)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=backup)
-    worker.start()
-    try:
+    with backup_in_background(plan) as result:
         deadline = time.monotonic() + 60
         while not RepositoryJob.objects.filter(run__plan=plan, status="running", progress_files__gt=0).exists():
             assert time.monotonic() < deadline, "borg never reported progress"
@@ -286,6 +285,4 @@ def test_the_run_page_moves_its_bar_without_reloading_then_shows_the_result(
         page.wait_for_selector(".live-job.status-success")
         assert page.locator('[data-role="bar"]').get_attribute("value") == "100.0"
         assert page.locator(".live-progress").get_attribute("data-live-runs") == ""  # nothing left to poll
-    finally:
-        worker.join(180)
     assert result["run"].status == "success"
