@@ -63,7 +63,7 @@ def test_worker_killed_while_containers_are_stopped(docker_host, qcluster, tmp_p
     assert "container start: 2 container(s) this run stopped: app, db" in run.log
     # Once in three whole-suite runs the recovery found both already running ("someone started
     # it"), after they were seen stopped a second past the kill; what started them is not known
-    # yet (see the closing note of issue 17). The state above is what a user relies on.
+    # yet. The state above is what a user relies on.
     for name in ("db", "app"):
         assert (
             f"container start: started {name} again" in run.log
