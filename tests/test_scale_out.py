@@ -150,7 +150,11 @@ def _arm_recovery_every_minute() -> None:
 
 
 def _overlaps(jobs: list[RepositoryJob]) -> list[tuple[int, int]]:
-    spans = sorted((job.started, job.finished, job.pk) for job in jobs if job.started and job.finished)
+    """Pairs of jobs whose `borg create` ran at the same time: what must never overlap is borg
+    writing one repository from two places."""
+    spans = sorted(
+        (job.create_started, job.create_finished, job.pk) for job in jobs if job.create_started and job.create_finished
+    )
     return [(a[2], b[2]) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
 
 
